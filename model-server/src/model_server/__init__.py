@@ -1,0 +1,1 @@
+"""Swin-T image classification server: FastAPI in front of a dynamic batcher."""

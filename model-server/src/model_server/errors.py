@@ -1,0 +1,70 @@
+"""Errors a prediction request can end with, each with its HTTP status and counted reason."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+
+
+class ApiError(HTTPException):
+    """An error answered as JSON `{"error": reason, "detail": message}` and counted by reason."""
+
+    status = 400
+    reason = "bad_request"
+
+    def __init__(self, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status_code=self.status, detail=detail, headers=headers)
+
+
+class EmptyUpload(ApiError):
+    reason = "empty_upload"
+
+
+class UploadTooLarge(ApiError):
+    status = 413
+    reason = "upload_too_large"
+
+
+class NotAnImage(ApiError):
+    reason = "not_an_image"
+
+
+class CorruptImage(ApiError):
+    reason = "corrupt_image"
+
+
+class UnsupportedImageType(ApiError):
+    status = 415
+    reason = "unsupported_image_type"
+
+
+class ImageTooLarge(ApiError):
+    reason = "too_many_pixels"
+
+
+class QueueFull(ApiError):
+    status = 503
+    reason = "queue_full"
+
+
+class ShuttingDown(ApiError):
+    status = 503
+    reason = "shutting_down"
+
+
+class NotReady(ApiError):
+    status = 503
+    reason = "not_ready"
+
+
+class DeadlineExceeded(ApiError):
+    status = 504
+    reason = "deadline_exceeded"
+
+
+class InferenceFailed(ApiError):
+    status = 500
+    reason = "inference_failed"
+
+
+# Errors raised by the framework rather than by us, counted under these reasons.
+FRAMEWORK_REASONS = {422: "invalid_request"}

@@ -1,0 +1,128 @@
+"""Turn uploaded bytes into the 224x224 RGB crop the model expects.
+
+Runs in the decode thread pool, never on the event loop. It uses Pillow and NumPy only, so it
+starts no torch intra-op threads of its own (those would fight the model for the CPU cores).
+The geometry (resize the short side to 232 with bicubic, centre-crop 224) follows torchvision's
+transforms for the Swin-T IMAGENET1K_V1 weights; normalisation happens on the model's device,
+batched (see model.py). A test compares the result with torchvision's own transforms.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import CorruptImage, EmptyUpload, ImageTooLarge, NotAnImage, UnsupportedImageType
+
+RESIZE_SIZE = 232
+CROP_SIZE = 224
+DECODED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
+_ACCEPTED = "JPEG, PNG, WebP, GIF or BMP"
+
+# Pillow's process-wide bomb limit is replaced by MAX_IMAGE_PIXELS, checked in decode() on the
+# header before any pixel is decoded; two limits would only disagree.
+Image.MAX_IMAGE_PIXELS = None
+
+# Image types we recognise but do not decode: answered with 415 instead of "not an image".
+_OTHER_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"II*\x00", "TIFF"),
+    (0, b"MM\x00*", "TIFF"),
+    (0, b"8BPS", "PSD"),
+    (0, b"qoif", "QOI"),
+    (0, b"\xff\x4f\xff\x51", "JPEG 2000"),
+    (4, b"jP  \r\n\x87\n", "JPEG 2000"),
+    (0, b"\xff\x0a", "JPEG XL"),
+    (4, b"JXL \r\n\x87\n", "JPEG XL"),
+    (4, b"ftypheic", "HEIC"),
+    (4, b"ftypheix", "HEIC"),
+    (4, b"ftyphevc", "HEIC"),
+    (4, b"ftypmif1", "HEIF"),
+    (4, b"ftypavif", "AVIF"),
+    (4, b"ftypavis", "AVIF"),
+)
+
+
+def preprocess(data: bytes, max_pixels: int) -> np.ndarray:
+    """Decode an upload and return its centre crop as a (224, 224, 3) uint8 array."""
+    return resize_and_crop(decode(data, max_pixels))
+
+
+def decode(data: bytes, max_pixels: int) -> Image.Image:
+    """Decode to an RGB image with EXIF orientation applied; raise an ApiError on bad input."""
+    if not data:
+        raise EmptyUpload("the uploaded file is empty")
+    try:
+        image = Image.open(io.BytesIO(data), formats=DECODED_FORMATS)
+    except UnidentifiedImageError:
+        other = _recognise_other_type(data)
+        if other:
+            raise UnsupportedImageType(
+                f"{other} images are not supported; send {_ACCEPTED}"
+            ) from None
+        raise NotAnImage(f"the upload is not a readable image; send {_ACCEPTED}") from None
+    except Exception as exc:  # Pillow raises many types for a broken header
+        raise CorruptImage(f"the image header is corrupt: {exc}") from None
+
+    # The decompression-bomb guard: the header's size, before any pixel is decoded.
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"the image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}"
+        )
+    if width < 1 or height < 1:
+        raise CorruptImage(f"the image has no pixels ({width}x{height})")
+    try:
+        image.load()  # the first frame, for GIF and animated WebP
+        image = ImageOps.exif_transpose(image)
+        return _to_rgb(image)
+    except Exception as exc:  # truncated data, bad chunks, bad EXIF...
+        raise CorruptImage(f"the image data is truncated or corrupt: {exc}") from None
+
+
+def resize_and_crop(image: Image.Image) -> np.ndarray:
+    """Resize the short side to 232 (bicubic, antialiased) and take the centre 224x224."""
+    width, height = image.size
+    new_width, new_height = resized_size(width, height, RESIZE_SIZE)
+    resized = image.resize((new_width, new_height), Image.Resampling.BICUBIC)
+    left = int(round((new_width - CROP_SIZE) / 2.0))
+    top = int(round((new_height - CROP_SIZE) / 2.0))
+    crop = resized.crop((left, top, left + CROP_SIZE, top + CROP_SIZE))
+    return np.asarray(crop, dtype=np.uint8)
+
+
+def resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """Output size when the short side becomes `short_side`; the long side is truncated,
+    as torchvision does."""
+    if width <= height:
+        return short_side, int(short_side * height / width)
+    return int(short_side * width / height), short_side
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        # 16-bit and float greyscale: scale to 8 bits rather than clip.
+        pixels = np.asarray(image, dtype=np.float32)
+        if image.mode != "F":
+            pixels = pixels / 257.0
+        image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))  # mode L
+    if image.has_transparency_data:
+        # Transparent areas become white, not whatever colour the encoder left under them.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        background.alpha_composite(rgba)
+        return background.convert("RGB")
+    return image.convert("RGB")  # L, P, CMYK, YCbCr, LAB...
+
+
+def _recognise_other_type(data: bytes) -> str | None:
+    for offset, signature, name in _OTHER_SIGNATURES:
+        if data[offset : offset + len(signature)] == signature:
+            return name
+    head = data[:512].lstrip().lower()
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in head):
+        return "SVG"
+    return None
