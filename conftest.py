@@ -51,7 +51,9 @@ class ServerProcess:
     def start(self, timeout_s: float = 60) -> ServerProcess:
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "model_server"], env=self.env, stdout=self._log,
+            [sys.executable, "-m", "model_server"],
+            env=self.env,
+            stdout=self._log,
             stderr=subprocess.STDOUT,
         )
         self._wait_for(lambda r: True, "/health", timeout_s)
@@ -119,10 +121,20 @@ def run_to_exit(tmp_path: Path):
     """Run a server that is expected to stop by itself; returns the finished process."""
 
     def run(**env: str) -> subprocess.CompletedProcess[str]:
-        full_env = {**os.environ, **TEST_SERVER_ENV, "PORT": str(free_port()),
-                    "TORCH_HOME": str(tmp_path / "torch"), **env}
-        return subprocess.run([sys.executable, "-m", "model_server"], env=full_env, timeout=120,
-                              capture_output=True, text=True)
+        full_env = {
+            **os.environ,
+            **TEST_SERVER_ENV,
+            "PORT": str(free_port()),
+            "TORCH_HOME": str(tmp_path / "torch"),
+            **env,
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "model_server"],
+            env=full_env,
+            timeout=120,
+            capture_output=True,
+            text=True,
+        )
 
     return run
 

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-pytestmark = pytest.mark.anyio
-
 from model_server.batcher import Batcher
 from model_server.errors import InferenceFailed, QueueFull, ShuttingDown
+
+pytestmark = pytest.mark.anyio
 
 
 class FakeModel:
@@ -148,8 +148,7 @@ async def test_a_failing_batch_fails_its_callers_and_the_next_batch_still_runs()
             raise RuntimeError("CUDA error: out of memory")
         return [x * 2 for x in batch]
 
-    batcher: Batcher[int, int] = Batcher(flaky, max_batch_size=4, max_wait_s=0.01,
-                                         max_queue_size=8)
+    batcher: Batcher[int, int] = Batcher(flaky, max_batch_size=4, max_wait_s=0.01, max_queue_size=8)
     batcher.start()
     with pytest.raises(InferenceFailed, match="out of memory"):
         await batcher.submit(1)

@@ -13,8 +13,14 @@ from test_preprocess import png_declaring
 pytestmark = pytest.mark.server
 
 
-def predict(url: str, data: bytes, *, k: int | None = None, content_type: str = "image/jpeg",
-            client: httpx.Client | None = None) -> httpx.Response:
+def predict(
+    url: str,
+    data: bytes,
+    *,
+    k: int | None = None,
+    content_type: str = "image/jpeg",
+    client: httpx.Client | None = None,
+) -> httpx.Response:
     params = {"k": k} if k is not None else None
     files = {"file": ("upload", data, content_type)}
     return (client or httpx).post(f"{url}/predict", files=files, params=params, timeout=60)
@@ -26,8 +32,11 @@ def test_predict_answers_label_index_score_and_top_k(model_server):
     body = response.json()
     assert set(body) == {"class", "index", "score", "top_k"}
     assert len(body["top_k"]) == 5
-    assert body["top_k"][0] == {"class": body["class"], "index": body["index"],
-                                "score": body["score"]}
+    assert body["top_k"][0] == {
+        "class": body["class"],
+        "index": body["index"],
+        "score": body["score"],
+    }
     scores = [entry["score"] for entry in body["top_k"]]
     assert scores == sorted(scores, reverse=True)
     assert all(0 < s <= 1 for s in scores)
@@ -64,8 +73,12 @@ def test_concurrent_requests_each_get_the_answer_for_their_own_image(model_serve
         for a, b in zip(single["top_k"], batched["top_k"], strict=True):
             assert a["index"] == b["index"]
             assert a["score"] == pytest.approx(b["score"], rel=1e-3, abs=1e-5)
-    batches = sample(after, "inference_batch_size_count") - sample(before, "inference_batch_size_count")
-    images_run = sample(after, "inference_batch_size_sum") - sample(before, "inference_batch_size_sum")
+    batches = sample(after, "inference_batch_size_count") - sample(
+        before, "inference_batch_size_count"
+    )
+    images_run = sample(after, "inference_batch_size_sum") - sample(
+        before, "inference_batch_size_sum"
+    )
     assert images_run == 16
     assert batches < 16, "concurrent requests should have shared batches"
 
@@ -117,8 +130,10 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_read(model_server):
 
 def test_a_chunked_upload_over_the_limit_is_refused_too(model_server):
     boundary = "xyz"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-            "filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        'filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+    ).encode()
 
     def body():  # a generator: httpx sends it chunked, with no Content-Length
         yield head
@@ -127,7 +142,9 @@ def test_a_chunked_upload_over_the_limit_is_refused_too(model_server):
         yield f"\r\n--{boundary}--\r\n".encode()
 
     response = httpx.post(
-        f"{model_server.url}/predict", content=body(), timeout=60,
+        f"{model_server.url}/predict",
+        content=body(),
+        timeout=60,
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
     assert response.status_code == 413
@@ -167,8 +184,10 @@ def test_metrics_carry_every_series_with_values_that_match_the_traffic(model_ser
     assert delta("inference_compute_seconds_count") >= 1
     assert delta("inference_compute_seconds_sum") > 0
     assert delta("inference_batch_size_sum") == 3
-    assert sample(after, "model_info", model="swin_t", weights="random", device="cpu",
-                  dtype="float32") == 1
+    assert (
+        sample(after, "model_info", model="swin_t", weights="random", device="cpu", dtype="float32")
+        == 1
+    )
     assert sample(after, "inference_ready") == 1
     assert "inference_gpu_memory_allocated_bytes" in after  # 0 on CPU
 
@@ -178,8 +197,14 @@ def test_metric_names_on_the_wire_are_the_ones_the_metrics_module_declares(model
 
     scraped = set(parse_metrics(httpx.get(f"{model_server.url}/metrics").text))
     assert scraped <= exported_metric_names()
-    for required in ("http_request_duration_seconds_bucket", "http_requests_total",
-                     "inference_inflight_requests", "inference_queue_wait_seconds_bucket",
-                     "inference_compute_seconds_bucket", "inference_batch_size_bucket",
-                     "inference_requests_rejected_total", "model_info"):
+    for required in (
+        "http_request_duration_seconds_bucket",
+        "http_requests_total",
+        "inference_inflight_requests",
+        "inference_queue_wait_seconds_bucket",
+        "inference_compute_seconds_bucket",
+        "inference_batch_size_bucket",
+        "inference_requests_rejected_total",
+        "model_info",
+    ):
         assert required in exported_metric_names()

@@ -29,13 +29,15 @@ def test_ready_is_503_while_the_model_loads_then_200(start_server):
 
 
 def test_sigterm_turns_ready_to_503_at_once_and_loses_no_accepted_request(start_server):
-    server = start_server(MAX_BATCH_SIZE="4", SHUTDOWN_DELAY_SECONDS="1.5",
-                          SHUTDOWN_GRACE_SECONDS="60").wait_ready()
+    server = start_server(
+        MAX_BATCH_SIZE="4", SHUTDOWN_DELAY_SECONDS="1.5", SHUTDOWN_GRACE_SECONDS="60"
+    ).wait_ready()
     results: list[int] = []
 
     def client(seed: int) -> None:
-        response = httpx.post(f"{server.url}/predict", files={"file": ("a.jpg", jpeg(seed=seed))},
-                              timeout=60)
+        response = httpx.post(
+            f"{server.url}/predict", files={"file": ("a.jpg", jpeg(seed=seed))}, timeout=60
+        )
         results.append(response.status_code)
 
     # 12 images take several batches on a CPU: most are still queued when SIGTERM comes.
@@ -84,7 +86,8 @@ def test_a_missing_weights_file_stops_startup_naming_model_weights(run_to_exit, 
 def test_unobtainable_imagenet_weights_stop_startup_with_the_alternatives(run_to_exit):
     # An empty TORCH_HOME and a proxy that refuses connections: the download must fail.
     result = run_to_exit(
-        MODEL_WEIGHTS="imagenet", HTTPS_PROXY="http://127.0.0.1:9",
+        MODEL_WEIGHTS="imagenet",
+        HTTPS_PROXY="http://127.0.0.1:9",
         https_proxy="http://127.0.0.1:9",
     )
     assert result.returncode == 1, result.stderr

@@ -50,8 +50,13 @@ def test_a_batch_is_normalised_item_by_item(normaliser):
 
 @pytest.mark.parametrize(
     ("fmt", "options"),
-    [("JPEG", {"quality": 95}), ("PNG", {}), ("WEBP", {"lossless": True}), ("BMP", {}),
-     ("GIF", {})],
+    [
+        ("JPEG", {"quality": 95}),
+        ("PNG", {}),
+        ("WEBP", {"lossless": True}),
+        ("BMP", {}),
+        ("GIF", {}),
+    ],
 )
 def test_every_accepted_format_decodes_to_rgb(fmt, options):
     image = decode(encode(picture(300, 200), fmt, **options), LIMIT)
@@ -130,8 +135,11 @@ def test_truncated_images_are_rejected_as_corrupt(fmt):
 
 
 def png_chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(
-        ">I", zlib.crc32(kind + payload)
+    return (
+        struct.pack(">I", len(payload))
+        + kind
+        + payload
+        + struct.pack(">I", zlib.crc32(kind + payload))
     )
 
 

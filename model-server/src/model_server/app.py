@@ -126,7 +126,7 @@ def create_app(
 
     @app.get(
         "/ready",
-        summary="Readiness: 200 once the model is loaded and warmed up, 503 before and when draining",
+        summary="Readiness: 200 once the model is loaded and warmed up, else 503",
         responses={503: {"description": "loading or draining"}},
     )
     async def ready() -> JSONResponse:
@@ -185,7 +185,11 @@ def create_app(
 
 
 def _error_response(
-    request: Request, status: int, reason: str, detail: object, headers: dict[str, str] | None = None
+    request: Request,
+    status: int,
+    reason: str,
+    detail: object,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     if request.url.path == "/predict":
         metrics.REJECTED.labels(reason).inc()
@@ -222,11 +226,16 @@ async def _load_model(settings: Settings, state: ServerState, on_fatal: Callable
     if classifier.device.type == "cuda":
         import torch
 
-        metrics.GPU_MEMORY_ALLOCATED.set_function(lambda: torch.cuda.memory_allocated(classifier.device))
+        metrics.GPU_MEMORY_ALLOCATED.set_function(
+            lambda: torch.cuda.memory_allocated(classifier.device)
+        )
     if not state.draining:
         metrics.READY.set(1)
-        log.info("ready: max_batch_size=%d max_batch_wait_ms=%g", settings.max_batch_size,
-                 settings.max_batch_wait_ms)
+        log.info(
+            "ready: max_batch_size=%d max_batch_wait_ms=%g",
+            settings.max_batch_size,
+            settings.max_batch_wait_ms,
+        )
 
 
 async def _unless_client_leaves(request: Request, work: Awaitable[T]) -> T:

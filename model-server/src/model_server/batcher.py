@@ -92,7 +92,9 @@ class Batcher(Generic[In, Out]):
         left = self._running + [self._queue.get_nowait() for _ in range(self._queue.qsize())]
         for item in left:
             if not item.future.done():
-                item.future.set_exception(ShuttingDown("the server stopped before this request ran"))
+                item.future.set_exception(
+                    ShuttingDown("the server stopped before this request ran")
+                )
         if left:
             log.warning("stopped with %d requests unanswered after %.1fs", len(left), timeout_s)
         self._worker.shutdown(wait=False)

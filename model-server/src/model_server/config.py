@@ -22,17 +22,15 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     access_log: bool = False
 
-    model_weights: str = Field(
-        "imagenet",
-        description="'imagenet' (torchvision IMAGENET1K_V1), a path to a state_dict file, or 'random'.",
-    )
+    # 'imagenet' (torchvision IMAGENET1K_V1), a path to a state_dict file, or 'random'.
+    model_weights: str = "imagenet"
     device: Literal["auto", "cuda", "cpu"] = "auto"
     model_dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
 
     max_batch_size: int = Field(32, ge=1, le=1024)
     max_batch_wait_ms: float = Field(5.0, ge=0, le=1000)
     max_queue_size: int = Field(256, ge=1)
-    decode_threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=256)
+    decode_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
     request_timeout_seconds: float = Field(30.0, gt=0)
 
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024)

@@ -109,8 +109,9 @@ def load_state_dict(source: str) -> dict[str, torch.Tensor]:
     except Exception as exc:
         raise WeightsError(f"MODEL_WEIGHTS={source}: cannot read a state_dict: {exc}") from exc
     if not isinstance(state, dict):
-        raise WeightsError(f"MODEL_WEIGHTS={source}: the file holds {type(state).__name__}, "
-                           "not a state_dict")
+        raise WeightsError(
+            f"MODEL_WEIGHTS={source}: the file holds {type(state).__name__}, not a state_dict"
+        )
     return state
 
 
@@ -132,8 +133,13 @@ def load_classifier(settings: Settings) -> Classifier:
     dtype = resolve_dtype(settings.model_dtype, device)
     model = build_model(settings.model_weights)
     model = model.to(device=device, dtype=dtype, memory_format=torch.channels_last)
-    log.info("loaded %s weights=%s on %s as %s", MODEL_NAME, weights_label(settings.model_weights),
-             device, dtype)
+    log.info(
+        "loaded %s weights=%s on %s as %s",
+        MODEL_NAME,
+        weights_label(settings.model_weights),
+        device,
+        dtype,
+    )
     return Classifier(model, device, dtype)
 
 

@@ -86,8 +86,8 @@ def resize_and_crop(image: Image.Image) -> np.ndarray:
     width, height = image.size
     new_width, new_height = resized_size(width, height, RESIZE_SIZE)
     resized = image.resize((new_width, new_height), Image.Resampling.BICUBIC)
-    left = int(round((new_width - CROP_SIZE) / 2.0))
-    top = int(round((new_height - CROP_SIZE) / 2.0))
+    left = round((new_width - CROP_SIZE) / 2.0)
+    top = round((new_height - CROP_SIZE) / 2.0)
     crop = resized.crop((left, top, left + CROP_SIZE, top + CROP_SIZE))
     return np.asarray(crop, dtype=np.uint8)
 

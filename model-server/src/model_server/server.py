@@ -71,8 +71,10 @@ class GracefulServer(uvicorn.Server):
         self.should_exit = True
 
     def _stop_accepting(self) -> None:
-        log.info("closing the listener; waiting up to %gs for accepted requests",
-                 self.settings.shutdown_grace_seconds)
+        log.info(
+            "closing the listener; waiting up to %gs for accepted requests",
+            self.settings.shutdown_grace_seconds,
+        )
         self.should_exit = True
 
     def _fail(self) -> None:
@@ -83,7 +85,10 @@ class GracefulServer(uvicorn.Server):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="model-server", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "command", nargs="?", default="serve", choices=["serve", "fetch-weights"],
+        "command",
+        nargs="?",
+        default="serve",
+        choices=["serve", "fetch-weights"],
         help="serve (default): run the HTTP server; fetch-weights: download the ImageNet "
         "weights into TORCH_HOME (done at image build time)",
     )

@@ -1,0 +1,57 @@
+# The repository's commands. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+PORT ?= 8080
+export PORT
+
+.PHONY: help venv serve test lint format loadtest bench lock clean
+
+help: ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+# The venv is rebuilt when a requirements file changes. torch comes from the local wheel
+# cache where there is one (pip's find-links), else from PyPI.
+$(VENV)/.installed: requirements-dev.txt model-server/requirements.txt model-server/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed ## create .venv with the server, the tools and the test tools
+
+serve: venv ## run the model server on this machine (http://localhost:$(PORT)/docs)
+	$(PY) -m model_server
+
+test: venv ## install what the tests need and run them all
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest
+
+lint: venv ## ruff check and format check only
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: venv ## rewrite the Python files in the house style
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+URL ?= http://127.0.0.1:$(PORT)/predict
+CONCURRENCY ?= 8
+DURATION ?= 30
+loadtest: venv ## load a running server: make loadtest URL=... CONCURRENCY=8 DURATION=30 [RATE=50]
+	$(PY) -m tools loadtest $(URL) --concurrency $(CONCURRENCY) --duration $(DURATION) \
+		$(if $(RATE),--rate $(RATE)) --json results/loadtest.json
+
+bench: venv ## batched server vs naive baseline under the same load (see docs/benchmarks.md)
+	$(PY) model-server/benchmarks/compare.py --concurrency $(CONCURRENCY) --duration $(DURATION) \
+		--json results/benchmark.json
+
+lock: ## regenerate model-server/requirements.txt from the ranges in its pyproject.toml
+	$(PYTHON) model-server/scripts/lock_requirements.py
+
+clean: ## remove the venv, caches and results
+	rm -rf $(VENV) results .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

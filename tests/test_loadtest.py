@@ -1,0 +1,72 @@
+"""The load generator (python -m tools loadtest) against a real model server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tools.loadtest import latency_summary
+
+pytestmark = pytest.mark.server
+
+
+def loadtest(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tools", "loadtest", *args],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def test_closed_loop_reports_throughput_percentiles_and_statuses(model_server, tmp_path):
+    out = tmp_path / "closed.json"
+    result = loadtest(f"{model_server.url}/predict", "-c", "2", "-d", "2", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(out.read_text())
+    assert summary["mode"] == "closed-loop"
+    assert summary["requests"] == summary["ok"] == summary["status_counts"]["200"] > 0
+    assert summary["throughput_rps"] == pytest.approx(summary["ok"] / summary["elapsed_s"], 0.01)
+    latency = summary["latency_ms"]
+    assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
+    assert "throughput" in result.stdout and "p99" in result.stdout
+    assert "done" in result.stderr, "live progress goes to stderr"
+
+
+def test_fixed_rate_sends_at_the_requested_rate(model_server, tmp_path):
+    out = tmp_path / "rate.json"
+    result = loadtest(f"{model_server.url}/predict", "--rate", "5", "-d", "3", "-c", "20",
+                      "--json", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(out.read_text())
+    assert summary["mode"] == "fixed-rate"
+    assert 13 <= summary["requests"] <= 16, summary
+    assert summary["status_counts"] == {"200": summary["requests"]}
+
+
+def test_answers_that_are_not_2xx_are_counted_by_status_and_fail_the_run(model_server, tmp_path):
+    image = tmp_path / "not-an-image.jpg"
+    image.write_bytes(b"plain text")
+    result = loadtest(f"{model_server.url}/predict", "-c", "1", "-d", "1", "--image", str(image))
+    assert result.returncode == 1
+    assert "'400'" in result.stdout
+
+
+def test_a_missing_image_file_is_a_clear_error():
+    result = loadtest("http://127.0.0.1:9/predict", "--image", "/no/such/file.jpg")
+    assert result.returncode == 2
+    assert "/no/such/file.jpg" in result.stderr
+
+
+def test_an_unreachable_server_is_counted_as_connection_errors():
+    result = loadtest("http://127.0.0.1:9/predict", "-c", "1", "-d", "0.5")
+    assert result.returncode == 1
+    assert "ClientConnectorError" in result.stdout
+
+
+def test_percentiles_are_computed_over_successful_latencies():
+    summary = latency_summary([i / 1000 for i in range(1, 101)])  # 1..100 ms
+    assert summary["p50"] == pytest.approx(50.5)
+    assert summary["p99"] == pytest.approx(99.01)
+    assert summary["max"] == 100
+    assert latency_summary([])["p50"] is None
+    assert latency_summary([0.25])["p99"] == 250

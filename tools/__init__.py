@@ -1,0 +1,1 @@
+"""The repository's own command line: `python -m tools <command>` (see `--help`)."""
