@@ -153,6 +153,11 @@ def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
 
 
 @pytest.fixture
+def unused_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
 def anyio_backend() -> str:
     """Async tests (marked anyio) run on asyncio, as the server does."""
     return "asyncio"

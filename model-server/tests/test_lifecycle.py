@@ -112,3 +112,12 @@ def test_a_state_dict_file_is_served_and_named_in_model_info(start_server, tmp_p
     response = httpx.post(f"{server.url}/predict", files={"file": ("a.jpg", jpeg())})
     assert response.status_code == 200
     assert 'weights="my-swin.pt"' in httpx.get(f"{server.url}/metrics").text
+
+
+def test_with_metrics_port_set_metrics_move_off_the_api_port(start_server, unused_port):
+    metrics_port = unused_port
+    server = start_server(METRICS_PORT=str(metrics_port)).wait_ready()
+    assert httpx.get(f"{server.url}/metrics").status_code == 404
+    scrape = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics")
+    assert scrape.status_code == 200
+    assert "inference_inflight_requests" in scrape.text

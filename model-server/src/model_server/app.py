@@ -135,9 +135,11 @@ def create_app(
         status = "draining" if state.draining else "loading"
         return JSONResponse({"status": status}, status_code=503)
 
-    @app.get("/metrics", summary="Prometheus exposition", response_class=Response)
-    async def prometheus_metrics() -> Response:
-        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    if not settings.metrics_port:  # else server.py serves them on their own port
+
+        @app.get("/metrics", summary="Prometheus exposition", response_class=Response)
+        async def prometheus_metrics() -> Response:
+            return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     @app.post(
         "/predict",

@@ -19,6 +19,9 @@ class Settings(BaseSettings):
 
     host: str = "0.0.0.0"
     port: int = Field(8080, ge=1, le=65535)
+    # 0: /metrics on PORT. Otherwise /metrics only on this port, so that a NetworkPolicy can
+    # open the API to clients and the metrics to Prometheus alone.
+    metrics_port: int = Field(0, ge=0, le=65535)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     access_log: bool = False
 

@@ -17,7 +17,9 @@ import sys
 from collections.abc import Iterator
 
 import uvicorn
+from prometheus_client import start_http_server
 
+from . import metrics
 from .app import ServerState, create_app
 from .config import ConfigError, Settings, load_settings
 
@@ -111,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"model-server: {exc}", file=sys.stderr)
             return 1
         return 0
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.host, registry=metrics.REGISTRY)
     server = GracefulServer(settings)
     server.run()
     return server.exit_code
