@@ -7,8 +7,13 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 PORT ?= 8080
 export PORT
+# Pinned upstream CRDs and chart default values for offline validation (see docs/gitops.md).
+CRD_SOURCE_DIR ?= $(abspath ../shared/crds)
+CHART_VALUES_DIR ?= $(abspath ../shared/charts)
+export CRD_SOURCE_DIR CHART_VALUES_DIR
+ENV ?=
 
-.PHONY: help venv serve test lint format loadtest bench lock clean
+.PHONY: help venv serve test lint format render validate diff loadtest bench lock clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,7 +33,19 @@ serve: venv ## run the model server on this machine (http://localhost:$(PORT)/do
 test: venv ## install what the tests need and run them all
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m tools validate
 	$(PY) -m pytest
+
+render: venv ## render an env as Argo CD would: make render ENV=dev (into rendered/ENV)
+	@test -n "$(ENV)" || { echo "make render: set ENV, e.g. make render ENV=dev" >&2; exit 2; }
+	$(PY) -m tools render $(ENV)
+
+validate: venv ## render every env (or ENV=...), validate strictly, check the policies
+	$(PY) -m tools validate $(ENV)
+
+BASE ?= origin/main
+diff: venv ## rendered difference against a revision: make diff BASE=origin/main
+	$(PY) -m tools diff $(BASE)
 
 lint: venv ## ruff check and format check only
 	$(PY) -m ruff check .

@@ -4,21 +4,85 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from pathlib import Path
 
 from tools import loadtest
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    from tools.render import render, write
+
+    folder = write(render(args.env, args.repo), args.out)
+    print(f"rendered {args.env} into {folder}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from tools.policies import check
+    from tools.render import environments, render
+    from tools.validate import validate
+
+    started = time.monotonic()
+    envs = args.envs or environments(args.repo)
+    failures = 0
+    for env in envs:
+        rendered = render(env, args.repo)
+        problems = validate(rendered) + check(rendered)
+        objects = sum(len(app.manifests) + 1 for app in rendered.apps)
+        charts = sum(len(app.helm) for app in rendered.apps)
+        status = "ok" if not problems else f"{len(problems)} problem(s)"
+        print(f"{env}: {len(rendered.apps)} Applications, {objects} objects, {charts} Helm "
+              f"sources: {status}")  # fmt: skip
+        for problem in problems:
+            print(f"  {problem}")
+        failures += len(problems)
+    print(f"render + validate of {', '.join(envs)} took {time.monotonic() - started:.1f}s")
+    return 1 if failures else 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from tools.diff import diff
+
+    sys.stdout.write(diff(args.base, args.head, args.repo))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    from tools.render import REPO, RenderError
+    from tools.validate import SetupError
+
     parser = argparse.ArgumentParser(prog="python -m tools", description=__doc__)
+    parser.add_argument("--repo", type=Path, default=REPO, help="repository root")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    render = commands.add_parser("render", help="render an env as Argo CD would")
+    render.add_argument("env")
+    render.add_argument("--out", type=Path, default=REPO / "rendered")
+    render.set_defaults(run=cmd_render)
+
+    check = commands.add_parser("validate", help="render, validate strictly, check policies")
+    check.add_argument("envs", nargs="*", help="default: every env under clusters/")
+    check.set_defaults(run=cmd_validate)
+
+    diff = commands.add_parser("diff", help="rendered difference between two revisions")
+    diff.add_argument("base", help="git revision, e.g. origin/main")
+    diff.add_argument("head", nargs="?", default=None, help="default: the working tree")
+    diff.set_defaults(run=cmd_diff)
+
     load = commands.add_parser(
         "loadtest", help="load an upload endpoint and report throughput and latency",
         description=loadtest.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     loadtest.add_arguments(load)
     load.set_defaults(run=loadtest.main)
+
     args = parser.parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except (RenderError, SetupError) as exc:
+        print(f"{args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
