@@ -14,8 +14,12 @@ pytestmark = pytest.mark.server
 
 
 def loadtest(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tools", "loadtest", *args],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "tools", "loadtest", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_closed_loop_reports_throughput_percentiles_and_statuses(model_server, tmp_path):
@@ -34,8 +38,9 @@ def test_closed_loop_reports_throughput_percentiles_and_statuses(model_server, t
 
 def test_fixed_rate_sends_at_the_requested_rate(model_server, tmp_path):
     out = tmp_path / "rate.json"
-    result = loadtest(f"{model_server.url}/predict", "--rate", "5", "-d", "3", "-c", "20",
-                      "--json", str(out))  # fmt: skip
+    result = loadtest(
+        f"{model_server.url}/predict", "--rate", "5", "-d", "3", "-c", "20", "--json", str(out)
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(out.read_text())
     assert summary["mode"] == "fixed-rate"

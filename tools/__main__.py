@@ -32,8 +32,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         objects = sum(len(app.manifests) + 1 for app in rendered.apps)
         charts = sum(len(app.helm) for app in rendered.apps)
         status = "ok" if not problems else f"{len(problems)} problem(s)"
-        print(f"{env}: {len(rendered.apps)} Applications, {objects} objects, {charts} Helm "
-              f"sources: {status}")  # fmt: skip
+        print(
+            f"{env}: {len(rendered.apps)} Applications, {objects} objects, {charts} Helm "
+            f"sources: {status}"
+        )
         for problem in problems:
             print(f"  {problem}")
         failures += len(problems)
@@ -45,6 +47,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from tools.diff import diff
 
     sys.stdout.write(diff(args.base, args.head, args.repo))
+    return 0
+
+
+def cmd_fetch_schemas(args: argparse.Namespace) -> int:
+    from tools.schemas import fetch
+
+    fetch(args.out, args.repo)
+    print(f"export CRD_SOURCE_DIR={args.out / 'crds'} CHART_VALUES_DIR={args.out / 'charts'}")
     return 0
 
 
@@ -70,10 +80,18 @@ def main(argv: list[str] | None = None) -> int:
     diff.add_argument("head", nargs="?", default=None, help="default: the working tree")
     diff.set_defaults(run=cmd_diff)
 
+    fetch = commands.add_parser(
+        "fetch-schemas", help="download the pinned CRDs and chart values that validate reads"
+    )
+    fetch.add_argument("--out", type=Path, required=True)
+    fetch.set_defaults(run=cmd_fetch_schemas)
+
     load = commands.add_parser(
-        "loadtest", help="load an upload endpoint and report throughput and latency",
-        description=loadtest.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+        "loadtest",
+        help="load an upload endpoint and report throughput and latency",
+        description=loadtest.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     loadtest.add_arguments(load)
     load.set_defaults(run=loadtest.main)
 

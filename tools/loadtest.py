@@ -96,8 +96,9 @@ class MultipartBody:
         return body
 
 
-async def send_one(session: aiohttp.ClientSession, url: str, body: MultipartBody,
-                   results: Results) -> None:  # fmt: skip
+async def send_one(
+    session: aiohttp.ClientSession, url: str, body: MultipartBody, results: Results
+) -> None:
     started = time.monotonic()
     try:
         async with session.post(
@@ -120,8 +121,9 @@ async def closed_loop(session, url, body, results, concurrency: int, deadline: f
     await asyncio.gather(*(client() for _ in range(concurrency)))
 
 
-async def fixed_rate(session, url, body, results, rate: float, max_inflight: int,
-                     deadline: float) -> None:  # fmt: skip
+async def fixed_rate(
+    session, url, body, results, rate: float, max_inflight: int, deadline: float
+) -> None:
     inflight: set[asyncio.Task[None]] = set()
     interval = 1.0 / rate
     next_at = time.monotonic()
@@ -171,15 +173,17 @@ async def run(args: argparse.Namespace, images: list[bytes]) -> dict[str, object
     }
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         if args.warmup > 0:
-            await closed_loop(session, args.url, body, Results(), args.concurrency,
-                              time.monotonic() + args.warmup)  # fmt: skip
+            await closed_loop(
+                session, args.url, body, Results(), args.concurrency, time.monotonic() + args.warmup
+            )
         results = Results()
         deadline = results.started + args.duration
         reporter = asyncio.create_task(progress(results, args.duration, sys.stderr))
         try:
             if args.rate:
-                await fixed_rate(session, args.url, body, results, args.rate, args.concurrency,
-                                 deadline)  # fmt: skip
+                await fixed_rate(
+                    session, args.url, body, results, args.rate, args.concurrency, deadline
+                )
             else:
                 await closed_loop(session, args.url, body, results, args.concurrency, deadline)
         finally:
@@ -254,8 +258,11 @@ def main(args: argparse.Namespace) -> int:
 
 def format_summary(summary: dict) -> str:
     latency = summary["latency_ms"]
-    load = (f"rate {summary['rate']:g}/s" if summary["rate"]
-            else f"concurrency {summary['concurrency']}")  # fmt: skip
+    load = (
+        f"rate {summary['rate']:g}/s"
+        if summary["rate"]
+        else f"concurrency {summary['concurrency']}"
+    )
     return "\n".join(
         [
             f"{summary['mode']} against {summary['url']}, {load}, {summary['elapsed_s']:.1f}s",

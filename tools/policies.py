@@ -11,10 +11,18 @@ from tools.render import Manifest, Rendered, RenderedApp
 EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
 CLUSTER_SCOPED = {
-    "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
-    "PersistentVolume", "StorageClass", "PriorityClass", "ValidatingWebhookConfiguration",
-    "MutatingWebhookConfiguration", "APIService", "ClusterTriggerAuthentication",
-}  # fmt: skip
+    "Namespace",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "PersistentVolume",
+    "StorageClass",
+    "PriorityClass",
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
+    "APIService",
+    "ClusterTriggerAuthentication",
+}
 # API groups whose CRDs an Application of ours installs, by chart.
 CRD_PROVIDERS = {"monitoring.coreos.com": "kube-prometheus-stack", "keda.sh": "keda"}
 
@@ -80,7 +88,9 @@ def containers_are_hardened(rendered: Rendered) -> list[str]:
                 problems.append(f"{where}.securityContext.capabilities.drop must hold ALL")
             seccomp = sc.get("seccompProfile") or pod_security.get("seccompProfile") or {}
             if seccomp.get("type") != "RuntimeDefault":
-                problems.append(f"{where}.securityContext.seccompProfile.type must be RuntimeDefault")
+                problems.append(
+                    f"{where}.securityContext.seccompProfile.type must be RuntimeDefault"
+                )
     return problems
 
 
@@ -92,25 +102,30 @@ def keda_targets_have_no_replicas(rendered: Rendered) -> list[str]:
         target = m.obj["spec"]["scaleTargetRef"]
         kind = target.get("kind", "Deployment")
         for other in app.manifests:
-            if other.kind == kind and other.name == target["name"]:
-                if "replicas" in other.obj.get("spec", {}):
-                    problems.append(
-                        f"{other.where}: {kind}/{other.name} spec.replicas is set, but "
-                        f"ScaledObject/{m.name} owns the replica count: remove it"
-                    )
+            is_target = other.kind == kind and other.name == target["name"]
+            if is_target and "replicas" in other.obj.get("spec", {}):
+                problems.append(
+                    f"{other.where}: {kind}/{other.name} spec.replicas is set, but "
+                    f"ScaledObject/{m.name} owns the replica count: remove it"
+                )
         ignored = [
-            d for d in app.spec.get("ignoreDifferences", [])
+            d
+            for d in app.spec.get("ignoreDifferences", [])
             if d.get("kind") == kind and "/spec/replicas" in d.get("jsonPointers", [])
-        ]  # fmt: skip
+        ]
         if not ignored:
-            problems.append(f"{app.application.where}: Application/{app.name} "
-                            f"spec.ignoreDifferences lacks /spec/replicas of {kind}/"
-                            f"{target['name']} (scaled by KEDA)")  # fmt: skip
+            problems.append(
+                f"{app.application.where}: Application/{app.name} "
+                f"spec.ignoreDifferences lacks /spec/replicas of {kind}/"
+                f"{target['name']} (scaled by KEDA)"
+            )
         if "RespectIgnoreDifferences=true" not in app.spec.get("syncPolicy", {}).get(
             "syncOptions", []
         ):
-            problems.append(f"{app.application.where}: Application/{app.name} "
-                            "spec.syncPolicy.syncOptions lacks RespectIgnoreDifferences=true")
+            problems.append(
+                f"{app.application.where}: Application/{app.name} "
+                "spec.syncPolicy.syncOptions lacks RespectIgnoreDifferences=true"
+            )
     return problems
 
 
@@ -134,19 +149,25 @@ def applications_follow_their_project(rendered: Rendered) -> list[str]:
             and d.get("server") == destination.get("server")
             for d in project.get("destinations", [])
         ):
-            problems.append(f"{where} spec.destination {destination} is not allowed by "
-                            f"AppProject/{project_name}")  # fmt: skip
+            problems.append(
+                f"{where} spec.destination {destination} is not allowed by "
+                f"AppProject/{project_name}"
+            )
         for source in app.spec.get("sources") or [app.spec.get("source", {})]:
             if source.get("repoURL") not in project.get("sourceRepos", []):
-                problems.append(f"{where} source {source.get('repoURL')} is not in the "
-                                f"sourceRepos of AppProject/{project_name}")  # fmt: skip
+                problems.append(
+                    f"{where} source {source.get('repoURL')} is not in the "
+                    f"sourceRepos of AppProject/{project_name}"
+                )
         if project_name == "workloads":
             if project.get("clusterResourceWhitelist"):
                 problems.append("AppProject/workloads spec.clusterResourceWhitelist must be empty")
             for m in app.manifests:
                 if m.kind in CLUSTER_SCOPED:
-                    problems.append(f"{m.where}: {m.kind}/{m.name} is cluster-scoped, which "
-                                    "the workloads project does not allow")  # fmt: skip
+                    problems.append(
+                        f"{m.where}: {m.kind}/{m.name} is cluster-scoped, which "
+                        "the workloads project does not allow"
+                    )
     return problems
 
 
@@ -161,15 +182,20 @@ def crd_providers_sync_first(rendered: Rendered) -> list[str]:
         if source.chart == chart
     }
     for app in rendered.apps[1:]:
-        used = {m.obj["apiVersion"].split("/")[0] for m in app.manifests if "/" in m.obj.get(
-            "apiVersion", "")}  # fmt: skip
+        used = {
+            m.obj["apiVersion"].split("/")[0]
+            for m in app.manifests
+            if "/" in m.obj.get("apiVersion", "")
+        }
         if any(_service_monitor_enabled(s.values) for s in app.helm):
             used.add("monitoring.coreos.com")
         for group in sorted(used & CRD_PROVIDERS.keys()):
             provider = providers.get(group)
             if provider is None:
-                problems.append(f"{app.application.where}: Application/{app.name} uses {group} "
-                                f"but no Application installs chart {CRD_PROVIDERS[group]}")
+                problems.append(
+                    f"{app.application.where}: Application/{app.name} uses {group} "
+                    f"but no Application installs chart {CRD_PROVIDERS[group]}"
+                )
             elif provider != app.name and waves[provider] >= waves[app.name]:
                 problems.append(
                     f"{app.application.where}: Application/{app.name} metadata.annotations"

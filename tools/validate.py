@@ -29,7 +29,10 @@ FREE_FORM_VALUES: dict[tuple[str, str], str] = {
     ("argo-cd", "configs.params"): "the data of argocd-cmd-params-cm, any Argo CD parameter",
     ("gpu-operator", "devicePlugin.config.data"): "named device-plugin config files",
     ("kube-prometheus-stack", "grafana.service"): "grafana subchart values, not in the parent's",
-    ("kube-prometheus-stack", "grafana.nodeSelector"): "grafana subchart values, not in the parent's",
+    (
+        "kube-prometheus-stack",
+        "grafana.nodeSelector",
+    ): "grafana subchart values, not in the parent's",
     ("kube-prometheus-stack", "kube-state-metrics.nodeSelector"): "subchart values",
     ("gpu-operator", "node-feature-discovery.master.nodeSelector"): "subchart values",
     ("gpu-operator", "node-feature-discovery.worker.tolerations"): "subchart values",
@@ -39,9 +42,16 @@ FREE_FORM_VALUES: dict[tuple[str, str], str] = {
 # Values handed to Kubernetes as they are (label maps, affinity, resources): their keys are
 # Kubernetes' or ours, whatever the chart's defaults hold; the API server checks them.
 KUBERNETES_FIELDS = {
-    "nodeSelector", "labels", "annotations", "podLabels", "podAnnotations", "affinity",
-    "resources", "securityContext", "podSecurityContext",
-}  # fmt: skip
+    "nodeSelector",
+    "labels",
+    "annotations",
+    "podLabels",
+    "podAnnotations",
+    "affinity",
+    "resources",
+    "securityContext",
+    "podSecurityContext",
+}
 
 
 class SetupError(Exception):
@@ -96,8 +106,10 @@ def validate_object(obj: dict, kubernetes_version: str) -> list[str]:
     except kubernetes_validate.ValidationError as exc:
         return [f"{label} {_path(exc.path)}: {exc.message}"]
     except kubernetes_validate.SchemaNotFoundError:
-        return [f"{label}: no schema for {obj.get('apiVersion')} {obj.get('kind')} in "
-                f"Kubernetes {kubernetes_version} nor in the CRDs under {crd_dir()}"]  # fmt: skip
+        return [
+            f"{label}: no schema for {obj.get('apiVersion')} {obj.get('kind')} in "
+            f"Kubernetes {kubernetes_version} nor in the CRDs under {crd_dir()}"
+        ]
     return []
 
 
@@ -139,8 +151,11 @@ def strict(schema: dict, top: bool = False) -> dict:
     if top:
         # apiVersion, kind and metadata are checked by the API server, not the CRD schema.
         result.setdefault("properties", {}).update(
-            {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
-             "metadata": {"type": "object"}}  # fmt: skip
+            {
+                "apiVersion": {"type": "string"},
+                "kind": {"type": "string"},
+                "metadata": {"type": "object"},
+            }
         )
     if (
         "properties" in result
@@ -152,15 +167,19 @@ def strict(schema: dict, top: bool = False) -> dict:
 
 
 @cache
-def chart_defaults(chart: str, version: str) -> dict:
+def chart_defaults(chart: str, version: str) -> dict | None:
     path = chart_values_dir() / f"{chart}-{version}" / "values.yaml"
-    if not path.is_file():
-        raise SetupError(f"{path}: no default values for chart {chart} {version}")
-    return yaml.safe_load(path.read_text()) or {}
+    return yaml.safe_load(path.read_text()) or {} if path.is_file() else None
 
 
 def check_values_keys(source: HelmSource, repo: Path) -> list[str]:
     defaults = chart_defaults(source.chart, source.version)
+    if defaults is None:
+        return [
+            f"{', '.join(source.value_files)}: no default values of chart {source.chart} "
+            f"{source.version} under {chart_values_dir()} to check the keys against (is "
+            "the version exact? a new one needs `python -m tools fetch-schemas`)"
+        ]
     problems = []
     inputs = [(f, yaml.safe_load((repo / f).read_text()) or {}) for f in source.value_files]
     inputs.append((f"Application {source.release_name} helm.valuesObject", source.values_object))
@@ -185,7 +204,12 @@ def _unknown_keys(chart: str, values, defaults, path: tuple[str, ...]) -> Iterat
             yield dotted, "does not exist"
             continue
         upstream = defaults[key]
-        if key in KUBERNETES_FIELDS or upstream is None or upstream == {} or isinstance(upstream, list):
+        if (
+            key in KUBERNETES_FIELDS
+            or upstream is None
+            or upstream == {}
+            or isinstance(upstream, list)
+        ):
             continue  # a free-form map or a list in the chart: anything goes below
         if isinstance(value, dict) and not isinstance(upstream, dict):
             yield dotted, f"is a map here but a {type(upstream).__name__}"

@@ -43,8 +43,14 @@ def free_port() -> int:
 
 def start(name: str, weights: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "MODEL_WEIGHTS": weights,
-           "LOG_LEVEL": "warning", "SHUTDOWN_DELAY_SECONDS": "0"}  # fmt: skip
+    env = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "MODEL_WEIGHTS": weights,
+        "LOG_LEVEL": "warning",
+        "SHUTDOWN_DELAY_SECONDS": "0",
+    }
     proc = subprocess.Popen(SERVERS[name], env=env, cwd=REPO)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
@@ -78,9 +84,21 @@ def batch_stats(url: str) -> tuple[float, float]:
 
 def load(url: str, concurrency: int, args: argparse.Namespace) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        command = [sys.executable, "-m", "tools", "loadtest", f"{url}/predict",
-                   "--concurrency", str(concurrency), "--duration", str(args.duration),
-                   "--warmup", str(args.warmup), "--json", out.name]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "tools",
+            "loadtest",
+            f"{url}/predict",
+            "--concurrency",
+            str(concurrency),
+            "--duration",
+            str(args.duration),
+            "--warmup",
+            str(args.warmup),
+            "--json",
+            out.name,
+        ]
         for image in args.image:
             command += ["--image", str(image)]
         subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
@@ -98,8 +116,11 @@ def measure(name: str, levels: list[int], args: argparse.Namespace) -> dict[int,
             if batches1 > batches0:  # includes the warm-up seconds of this level
                 result["mean_batch_size"] = round((images1 - images0) / (batches1 - batches0), 2)
             results[concurrency] = result
-            print(f"{name:8s} c={concurrency:<4d} {result['throughput_rps']:8.1f} img/s  "
-                  f"p99 {result['latency_ms']['p99']} ms", file=sys.stderr)  # fmt: skip
+            print(
+                f"{name:8s} c={concurrency:<4d} {result['throughput_rps']:8.1f} img/s  "
+                f"p99 {result['latency_ms']['p99']} ms",
+                file=sys.stderr,
+            )
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -139,14 +160,19 @@ def main() -> int:
                 "batched": batched,
             }
         )
-        print(f"{level:5d} {naive['throughput_rps']:12.1f} {batched['throughput_rps']:14.1f} "
-              f"{ratio:5.2f}x {naive['latency_ms']['p99']:13.1f} "
-              f"{batched['latency_ms']['p99']:15.1f} {p99_ratio:8.2f}x "
-              f"{batched.get('mean_batch_size', '-'):>10}")  # fmt: skip
+        print(
+            f"{level:5d} {naive['throughput_rps']:12.1f} {batched['throughput_rps']:14.1f} "
+            f"{ratio:5.2f}x {naive['latency_ms']['p99']:13.1f} "
+            f"{batched['latency_ms']['p99']:15.1f} {p99_ratio:8.2f}x "
+            f"{batched.get('mean_batch_size', '-'):>10}"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        machine = {"platform": platform.platform(), "cpus": os.cpu_count(),
-                   "device": os.environ.get("DEVICE", "auto")}  # fmt: skip
+        machine = {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "device": os.environ.get("DEVICE", "auto"),
+        }
         args.json.write_text(json.dumps({"machine": machine, "runs": rows}, indent=2) + "\n")
     return 0
 

@@ -43,19 +43,29 @@ def main() -> int:
     rows = []
     for dtype_name in args.dtypes.split(","):
         dtype = resolve_dtype(dtype_name, device)
-        model = build_model("random").to(device=device, dtype=dtype,
-                                         memory_format=torch.channels_last)  # fmt: skip
+        model = build_model("random").to(
+            device=device, dtype=dtype, memory_format=torch.channels_last
+        )
         classifier = Classifier(model, device, dtype)
         for batch_size in (int(b) for b in args.batch_sizes.split(",")):
             rate = images_per_second(classifier, batch_size, args.seconds)
-            rows.append({"device": device.type, "dtype": str(dtype).removeprefix("torch."),
-                         "batch_size": batch_size, "images_per_s": round(rate, 1)})  # fmt: skip
-            print(f"{device.type} {rows[-1]['dtype']:9s} batch {batch_size:4d} "
-                  f"{rate:9.1f} img/s", flush=True)  # fmt: skip
+            rows.append(
+                {
+                    "device": device.type,
+                    "dtype": str(dtype).removeprefix("torch."),
+                    "batch_size": batch_size,
+                    "images_per_s": round(rate, 1),
+                }
+            )
+            print(
+                f"{device.type} {rows[-1]['dtype']:9s} batch {batch_size:4d} {rate:9.1f} img/s",
+                flush=True,
+            )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"threads": torch.get_num_threads(), "runs": rows},
-                                        indent=2) + "\n")  # fmt: skip
+        args.json.write_text(
+            json.dumps({"threads": torch.get_num_threads(), "runs": rows}, indent=2) + "\n"
+        )
     return 0
 
 

@@ -57,5 +57,9 @@ def predict(file: Annotated[UploadFile, File()]) -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ["PORT"]),
-                log_level="warning")  # fmt: skip
+    uvicorn.run(
+        app,
+        host=os.environ.get("HOST", "127.0.0.1"),
+        port=int(os.environ["PORT"]),
+        log_level="warning",
+    )

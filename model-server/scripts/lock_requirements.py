@@ -26,10 +26,20 @@ def main() -> int:
         venv.create(tmp, with_pip=True)
         report = Path(tmp) / "report.json"
         subprocess.run(
-            [f"{tmp}/bin/python", "-m", "pip", "install", "--quiet", "--dry-run",
-             "--ignore-installed", "--report", str(report), str(SERVER)],
+            [
+                f"{tmp}/bin/python",
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--dry-run",
+                "--ignore-installed",
+                "--report",
+                str(report),
+                str(SERVER),
+            ],
             check=True,
-        )  # fmt: skip
+        )
         installs = json.loads(report.read_text())["install"]
     pins = sorted(
         f"{item['metadata']['name'].lower()}=={item['metadata']['version']}"

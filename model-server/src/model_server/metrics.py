@@ -14,9 +14,24 @@ REGISTRY = CollectorRegistry()
 
 # 5 ms to 10 s: fast enough for a batched GPU answer, long enough for an overloaded CPU one.
 LATENCY_BUCKETS = (
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.35, 0.5,
-    0.75, 1.0, 1.5, 2.5, 5.0, 7.5, 10.0,
-)  # fmt: skip
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.25,
+    0.35,
+    0.5,
+    0.75,
+    1.0,
+    1.5,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 HTTP_REQUEST_DURATION = Histogram(

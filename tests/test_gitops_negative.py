@@ -1,0 +1,129 @@
+"""Broken copies of the tree make `validate` or the policies fail, naming file and field."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tools.render import REPO
+
+
+def validate_copy(tree: Path, env: str = "dev") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tools", "--repo", str(tree), "validate", env],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_the_unbroken_copy_passes(tree_copy):
+    result = validate_copy(tree_copy)
+    assert result.returncode == 0, result.stdout
+
+
+def test_an_unknown_field_in_an_overlay_patch_names_the_file_and_the_field(tree_copy):
+    edit(
+        tree_copy / "apps/swin-t/overlays/dev/scaledobject-patch.yaml",
+        "  minReplicaCount: 1\n",
+        "  minReplicaCount: 1\n  minReplicas: 1\n",
+    )
+    result = validate_copy(tree_copy)
+    assert result.returncode == 1
+    assert re.search(
+        r"apps/swin-t/base/scaledobject-swin-t.yaml \(as built by "
+        r"apps/swin-t/overlays/dev\): ScaledObject/swin-t spec: .*minReplicas",
+        result.stdout,
+    ), result.stdout
+
+
+def test_an_unknown_field_in_a_core_object_is_rejected(tree_copy):
+    edit(
+        tree_copy / "apps/swin-t/base/service-swin-t.yaml",
+        "  type: ClusterIP\n",
+        "  type: ClusterIP\n  sessionAfinity: None\n",
+    )
+    result = validate_copy(tree_copy)
+    assert result.returncode == 1
+    assert "apps/swin-t/base/service-swin-t.yaml" in result.stdout
+    assert "sessionAfinity" in result.stdout
+
+
+def test_a_missing_probe_names_the_container_and_the_probe(tree_copy):
+    deployment = tree_copy / "apps/swin-t/base/deployment-swin-t.yaml"
+    text = deployment.read_text()
+    start = text.index("          livenessProbe:")
+    end = text.index("          lifecycle:")
+    deployment.write_text(text[:start] + text[end:])
+    result = validate_copy(tree_copy)
+    assert result.returncode == 1
+    assert (
+        "apps/swin-t/base/deployment-swin-t.yaml (as built by apps/swin-t/overlays/dev): "
+        "Deployment/swin-t spec.template.spec.containers[model-server].livenessProbe is "
+        "missing"
+    ) in result.stdout, result.stdout
+
+
+def test_an_unpinned_chart_names_the_application_file_and_field(tree_copy):
+    edit(
+        tree_copy / "platform/keda/application.yaml",
+        "targetRevision: 2.20.2",
+        "targetRevision: 2.20.*",
+    )
+    result = validate_copy(tree_copy)
+    assert result.returncode == 1
+    assert (
+        "platform/keda/application.yaml (as built by clusters/dev): Application/keda "
+        "spec.sources[0].targetRevision '2.20.*' is not an exact version"
+    ) in result.stdout
+
+
+def test_replicas_added_to_the_keda_target_are_refused(tree_copy):
+    overlay = tree_copy / "apps/swin-t/overlays/dev"
+    (overlay / "replicas-patch.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: swin-t\nspec:\n  replicas: 3\n"
+    )
+    edit(overlay / "kustomization.yaml", "patches:\n", "patches:\n  - path: replicas-patch.yaml\n")
+    result = validate_copy(tree_copy)
+    assert result.returncode == 1
+    assert (
+        "apps/swin-t/base/deployment-swin-t.yaml (as built by apps/swin-t/overlays/dev): "
+        "Deployment/swin-t spec.replicas is set"
+    ) in result.stdout, result.stdout
+
+
+def test_a_misspelt_helm_values_key_names_the_values_file_and_the_key(tree_copy):
+    edit(tree_copy / "platform/keda/values.yaml", "nodeSelector:", "nodeSelecter:")
+    result = validate_copy(tree_copy)
+    assert result.returncode == 1
+    assert (
+        "platform/keda/values.yaml: key `nodeSelecter` does not exist in the default "
+        "values of chart keda 2.20.2"
+    ) in result.stdout, result.stdout
+
+
+def test_a_crd_consumer_in_an_earlier_wave_than_its_provider_is_refused(tree_copy):
+    edit(
+        tree_copy / "platform/kube-prometheus-stack/application.yaml",
+        'argocd.argoproj.io/sync-wave: "-3"',
+        'argocd.argoproj.io/sync-wave: "5"',
+    )
+    result = validate_copy(tree_copy)
+    assert result.returncode == 1
+    assert "Application/swin-t metadata.annotations[argocd.argoproj.io/sync-wave]" in result.stdout
+
+
+def test_missing_schema_sources_say_how_to_get_them(tree_copy, monkeypatch):
+    monkeypatch.setenv("CRD_SOURCE_DIR", str(tree_copy / "nowhere"))
+    result = validate_copy(tree_copy)
+    assert result.returncode == 2
+    assert "CRD_SOURCE_DIR" in result.stderr and "fetch-schemas" in result.stderr
