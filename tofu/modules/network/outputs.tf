@@ -1,0 +1,24 @@
+output "vpc_id" {
+  description = "ID of the VPC."
+  value       = aws_vpc.this.id
+}
+
+output "azs" {
+  description = "The availability zones the subnets are in."
+  value       = local.azs
+}
+
+output "private_subnet_ids" {
+  description = "Private subnets, one per AZ: EKS nodes and the control plane's ENIs."
+  value       = aws_subnet.private[*].id
+}
+
+output "public_subnet_ids" {
+  description = "Public subnets, one per AZ: internet-facing load balancers and NAT."
+  value       = aws_subnet.public[*].id
+}
+
+output "nat_gateway_count" {
+  description = "How many NAT gateways were made."
+  value       = length(aws_nat_gateway.this)
+}
