@@ -1,0 +1,29 @@
+output "cluster_name" {
+  description = "Name of the cluster."
+  value       = aws_eks_cluster.this.name
+}
+
+output "cluster_endpoint" {
+  description = "API server endpoint."
+  value       = aws_eks_cluster.this.endpoint
+}
+
+output "cluster_certificate_authority" {
+  description = "Base64 CA certificate of the API server."
+  value       = aws_eks_cluster.this.certificate_authority[0].data
+}
+
+output "kubernetes_version" {
+  description = "Kubernetes minor version of the cluster."
+  value       = aws_eks_cluster.this.version
+}
+
+output "gpu_node_template_gpus" {
+  description = "nvidia.com/gpu that cluster-autoscaler expects per new GPU node."
+  value       = tonumber(local.gpu_node_template["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"])
+}
+
+output "node_role_arn" {
+  description = "IAM role of the nodes."
+  value       = aws_iam_role.node.arn
+}

@@ -1,0 +1,158 @@
+mock_provider "aws" {
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "111122223333" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "eu-west-1" }
+  }
+  mock_data "aws_eks_addon_version" {
+    defaults = { version = "v1.0.0-eksbuild.1" }
+  }
+  mock_resource "aws_iam_role" {
+    defaults = { arn = "arn:aws:iam::111122223333:role/test" }
+  }
+  mock_resource "aws_kms_key" {
+    defaults = { arn = "arn:aws:kms:eu-west-1:111122223333:key/test" }
+  }
+  mock_resource "aws_eks_cluster" {
+    defaults = {
+      certificate_authority = [{ data = "Y2E=" }]
+      endpoint              = "https://example.eks.amazonaws.com"
+    }
+  }
+  mock_resource "aws_launch_template" {
+    defaults = { id = "lt-0123456789abcdef0", latest_version = 1 }
+  }
+  mock_resource "aws_eks_node_group" {
+    defaults = {
+      resources = [{ autoscaling_groups = [{ name = "eks-gpu-asg" }], remote_access_security_group_id = "" }]
+    }
+  }
+}
+
+variables {
+  cluster_name              = "gpu-inference-test"
+  vpc_id                    = "vpc-123"
+  private_subnet_ids        = ["subnet-a", "subnet-b", "subnet-c"]
+  public_access_cidrs       = ["203.0.113.0/24"]
+  admin_principal_arns      = ["arn:aws:iam::111122223333:role/platform-admin"]
+  gpu_time_slicing_replicas = 4
+}
+
+run "the_gpu_node_group_scales_from_zero_with_taint_and_node_template_tags" {
+  command = apply
+
+  assert {
+    condition     = aws_eks_node_group.gpu.scaling_config[0].min_size == 0 && aws_eks_node_group.gpu.ami_type == "AL2023_x86_64_NVIDIA"
+    error_message = "GPU nodes: min 0, NVIDIA AMI"
+  }
+  assert {
+    condition     = one(aws_eks_node_group.gpu.taint).key == "nvidia.com/gpu" && one(aws_eks_node_group.gpu.taint).effect == "NO_SCHEDULE"
+    error_message = "GPU nodes carry nvidia.com/gpu=true:NoSchedule"
+  }
+  assert {
+    condition     = aws_autoscaling_group_tag.gpu["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"].tag[0].value == "4"
+    error_message = "1 GPU x 4 time-slicing replicas = 4 nvidia.com/gpu advertised to cluster-autoscaler"
+  }
+  assert {
+    condition     = aws_autoscaling_group_tag.gpu["k8s.io/cluster-autoscaler/node-template/taint/nvidia.com/gpu"].tag[0].value == "true:NoSchedule"
+    error_message = "the node template carries the taint"
+  }
+  assert {
+    condition     = aws_autoscaling_group_tag.gpu["k8s.io/cluster-autoscaler/gpu-inference-test"].tag[0].value == "owned"
+    error_message = "auto-discovery tag on the GPU Auto Scaling group"
+  }
+  assert {
+    condition     = output.gpu_node_template_gpus == 4
+    error_message = "output agrees with the tags"
+  }
+}
+
+run "nodes_require_imdsv2_and_encrypted_root_volumes_sized_for_the_image" {
+  command = plan
+
+  assert {
+    condition     = alltrue([for lt in aws_launch_template.node : lt.metadata_options[0].http_tokens == "required" && lt.metadata_options[0].http_put_response_hop_limit == 1])
+    error_message = "IMDSv2 required, hop limit 1"
+  }
+  assert {
+    condition     = aws_launch_template.node["gpu"].block_device_mappings[0].ebs[0].encrypted == "true" && aws_launch_template.node["gpu"].block_device_mappings[0].ebs[0].volume_size == 100
+    error_message = "GPU root volume encrypted, 100 GiB"
+  }
+  assert {
+    condition     = aws_eks_node_group.system.scaling_config[0].min_size == 2 && aws_eks_node_group.system.capacity_type == "ON_DEMAND"
+    error_message = "system nodes: on-demand, at least 2"
+  }
+}
+
+run "the_api_is_private_plus_a_public_endpoint_limited_to_the_given_cidrs" {
+  command = plan
+
+  assert {
+    condition     = aws_eks_cluster.this.vpc_config[0].endpoint_private_access && tolist(aws_eks_cluster.this.vpc_config[0].public_access_cidrs) == tolist(["203.0.113.0/24"])
+    error_message = "private endpoint on, public endpoint limited to the CIDR list"
+  }
+  assert {
+    condition     = aws_eks_cluster.this.access_config[0].authentication_mode == "API" && length(aws_eks_access_entry.admin) == 1
+    error_message = "access entries for the admins"
+  }
+  assert {
+    condition     = length(aws_eks_cluster.this.encryption_config) == 1 && length(aws_eks_cluster.this.enabled_cluster_log_types) == 5
+    error_message = "secrets encrypted with KMS, all control-plane logs on"
+  }
+  assert {
+    condition     = length(aws_eks_addon.this) == 4 && aws_eks_addon.this["coredns"].addon_version == "v1.0.0-eksbuild.1"
+    error_message = "four add-ons at AWS's default versions unless pinned"
+  }
+}
+
+run "a_pinned_addon_version_wins" {
+  command = plan
+
+  variables {
+    addon_versions = { "vpc-cni" = "v1.21.0-eksbuild.2" }
+  }
+  assert {
+    condition     = aws_eks_addon.this["vpc-cni"].addon_version == "v1.21.0-eksbuild.2"
+    error_message = "addon_versions pins a version"
+  }
+}
+
+run "a_bad_endpoint_cidr_is_rejected" {
+  command = plan
+
+  variables {
+    public_access_cidrs = ["203.0.113.0/33"]
+  }
+  expect_failures = [var.public_access_cidrs]
+}
+
+run "an_open_endpoint_is_rejected" {
+  command = plan
+
+  variables {
+    public_access_cidrs = ["0.0.0.0/0"]
+  }
+  expect_failures = [var.public_access_cidrs]
+}
+
+run "an_unsupported_kubernetes_version_is_rejected" {
+  command = plan
+
+  variables {
+    kubernetes_version = "1.27"
+  }
+  expect_failures = [var.kubernetes_version]
+}
+
+run "an_empty_admin_list_is_rejected" {
+  command = plan
+
+  variables {
+    admin_principal_arns = []
+  }
+  expect_failures = [var.admin_principal_arns]
+}

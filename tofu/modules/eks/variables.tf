@@ -1,0 +1,145 @@
+variable "cluster_name" {
+  description = "Name of the EKS cluster (clusterName in clusters/<env>/cluster-facts.yaml)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,38}$", var.cluster_name))
+    error_message = "cluster_name must be 2-39 lowercase letters, digits or dashes, starting with a letter."
+  }
+}
+
+variable "kubernetes_version" {
+  description = "Kubernetes minor version; one in EKS standard support."
+  type        = string
+  default     = "1.35"
+
+  validation {
+    condition     = contains(["1.33", "1.34", "1.35"], var.kubernetes_version)
+    error_message = "kubernetes_version must be one EKS supports in standard support: 1.33, 1.34 or 1.35."
+  }
+}
+
+variable "vpc_id" {
+  description = "VPC of the cluster."
+  type        = string
+}
+
+variable "private_subnet_ids" {
+  description = "Private subnets (one per AZ, at least two) for the control plane ENIs and the nodes."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.private_subnet_ids) >= 2
+    error_message = "private_subnet_ids needs at least two subnets in different AZs."
+  }
+}
+
+variable "public_access_cidrs" {
+  description = "CIDRs allowed to reach the public API endpoint (the private endpoint is always on)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.public_access_cidrs) > 0 && alltrue([for c in var.public_access_cidrs : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
+    error_message = "public_access_cidrs must be a non-empty list of valid CIDRs, and not 0.0.0.0/0."
+  }
+}
+
+variable "admin_principal_arns" {
+  description = "IAM roles or users given cluster-admin through EKS access entries."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.admin_principal_arns) > 0 && alltrue([for a in var.admin_principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/.+$", a))])
+    error_message = "admin_principal_arns must list at least one IAM role or user ARN."
+  }
+}
+
+variable "system_instance_types" {
+  description = "Instance types of the CPU system node group (add-ons, monitoring, Argo CD)."
+  type        = list(string)
+  default     = ["m6i.large"]
+}
+
+variable "system_node_count" {
+  description = "min, desired and max size of the system node group."
+  type        = object({ min = number, desired = number, max = number })
+  default     = { min = 2, desired = 2, max = 4 }
+
+  validation {
+    condition     = var.system_node_count.min >= 2 && var.system_node_count.min <= var.system_node_count.desired && var.system_node_count.desired <= var.system_node_count.max
+    error_message = "system_node_count needs 2 <= min <= desired <= max."
+  }
+}
+
+variable "gpu_instance_type" {
+  description = "Instance type of the GPU node group."
+  type        = string
+  default     = "g4dn.xlarge"
+}
+
+variable "gpus_per_node" {
+  description = "Physical GPUs per GPU node (1 for g4dn.xlarge)."
+  type        = number
+  default     = 1
+}
+
+variable "gpu_time_slicing_replicas" {
+  description = "nvidia.com/gpu advertised per physical GPU by the GPU Operator (gpuTimeSlicingReplicas in the cluster facts)."
+  type        = number
+
+  validation {
+    condition     = var.gpu_time_slicing_replicas >= 1 && var.gpu_time_slicing_replicas <= 16
+    error_message = "gpu_time_slicing_replicas must be between 1 and 16."
+  }
+}
+
+variable "gpu_node_max" {
+  description = "Most GPU nodes; the group starts from zero and cluster-autoscaler adds nodes."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.gpu_node_max >= 1
+    error_message = "gpu_node_max must be at least 1."
+  }
+}
+
+variable "system_volume_gib" {
+  description = "Root volume of system nodes."
+  type        = number
+  default     = 50
+}
+
+variable "gpu_volume_gib" {
+  description = "Root volume of GPU nodes: the model-server image (CUDA torch) is several GB."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.gpu_volume_gib >= 60
+    error_message = "gpu_volume_gib must be at least 60 to hold the model-server image."
+  }
+}
+
+variable "addon_versions" {
+  description = "Add-on versions by name (vpc-cni, coredns, kube-proxy, eks-pod-identity-agent); a missing one gets AWS's default version for kubernetes_version."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.addon_versions) : contains(["vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent"], k)])
+    error_message = "addon_versions keys must be vpc-cni, coredns, kube-proxy or eks-pod-identity-agent."
+  }
+}
+
+variable "log_retention_days" {
+  description = "How long control-plane logs are kept."
+  type        = number
+  default     = 90
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}
