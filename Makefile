@@ -13,7 +13,8 @@ CHART_VALUES_DIR ?= $(abspath ../shared/charts)
 export CRD_SOURCE_DIR CHART_VALUES_DIR
 ENV ?=
 
-.PHONY: help venv serve test lint format render validate diff loadtest bench lock clean
+.PHONY: help venv serve test lint format render validate diff plan deploy destroy require-env \
+	loadtest bench lock clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,10 +28,15 @@ $(VENV)/.installed: requirements-dev.txt model-server/requirements.txt model-ser
 
 venv: $(VENV)/.installed ## create .venv with the server, the tools and the test tools
 
+.venv-checkov/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
 serve: venv ## run the model server on this machine (http://localhost:$(PORT)/docs)
 	$(PY) -m model_server
 
-test: venv ## install what the tests need and run them all
+test: venv .venv-checkov/.installed ## install what the tests need and run them all
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m tools validate
@@ -54,6 +60,28 @@ lint: venv ## ruff check and format check only
 format: venv ## rewrite the Python files in the house style
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
+
+# --- infrastructure: two stages per env (tofu/envs/ENV/aws, then tofu/envs/ENV/gitops) ---
+TOFU ?= tofu
+STAGES = tofu/envs/$(ENV)
+
+require-env:
+	@test -n "$(ENV)" || { echo "set ENV explicitly, e.g. ENV=dev (one of: $$(ls tofu/envs | xargs))" >&2; exit 2; }
+	@test -d "$(STAGES)" || { echo "no such env: tofu/envs/$(ENV)" >&2; exit 2; }
+	@command -v $(TOFU) >/dev/null || { echo "$(TOFU) is not installed: https://opentofu.org/docs/intro/install/" >&2; exit 2; }
+	@for stage in aws gitops; do test -f $(STAGES)/$$stage/backend.hcl || { echo "missing $(STAGES)/$$stage/backend.hcl: copy backend.hcl.example and fill in the state bucket" >&2; exit 2; }; done
+
+plan: require-env ## plan both stages of ENV (the gitops plan needs the cluster to exist)
+	cd $(STAGES)/aws && $(TOFU) init -input=false -backend-config=backend.hcl && $(TOFU) plan -input=false
+	cd $(STAGES)/gitops && $(TOFU) init -input=false -backend-config=backend.hcl && $(TOFU) plan -input=false
+
+deploy: require-env ## build ENV: the AWS stage, then Argo CD and the root Application
+	cd $(STAGES)/aws && $(TOFU) init -input=false -backend-config=backend.hcl && $(TOFU) apply -input=false
+	cd $(STAGES)/gitops && $(TOFU) init -input=false -backend-config=backend.hcl && $(TOFU) apply -input=false
+
+destroy: require-env ## tear ENV down in reverse (read docs/operations.md first)
+	cd $(STAGES)/gitops && $(TOFU) init -input=false -backend-config=backend.hcl && $(TOFU) destroy -input=false
+	cd $(STAGES)/aws && $(TOFU) init -input=false -backend-config=backend.hcl && $(TOFU) destroy -input=false
 
 URL ?= http://127.0.0.1:$(PORT)/predict
 CONCURRENCY ?= 8

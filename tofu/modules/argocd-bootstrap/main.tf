@@ -1,0 +1,69 @@
+# Installs Argo CD with the same chart version and values that platform/argocd uses once
+# Argo CD manages itself, then the env's root Application. After the first apply the
+# release belongs to Argo CD: later drift is ignored here so that the two never fight.
+
+locals {
+  namespace = "argocd"
+  root = yamldecode(templatefile(var.root_application_file, {
+    env             = var.env
+    repo_url        = var.repo_url
+    target_revision = var.target_revision
+  }))
+  private_repository = var.repository_password != null
+}
+
+resource "helm_release" "argocd" {
+  name             = "argocd"
+  repository       = "https://argoproj.github.io/argo-helm"
+  chart            = "argo-cd"
+  version          = var.chart_version
+  namespace        = local.namespace
+  create_namespace = true
+  values           = [file(var.values_file), file(var.env_values_file)]
+  wait             = true
+  timeout          = 900
+
+  lifecycle {
+    ignore_changes = all
+  }
+}
+
+# Credentials for a private repository come from a sensitive variable, never from Git.
+resource "kubernetes_secret_v1" "repository" {
+  count = local.private_repository ? 1 : 0
+
+  metadata {
+    name      = "repo-gitops"
+    namespace = local.namespace
+    labels    = { "argocd.argoproj.io/secret-type" = "repository" }
+  }
+
+  data = {
+    type     = "git"
+    url      = var.repo_url
+    username = coalesce(var.repository_username, "git")
+    password = var.repository_password
+  }
+
+  depends_on = [helm_release.argocd]
+}
+
+# The root Application, through the argocd-apps chart: a Helm release can wait for Argo CD's
+# CRDs, where a plain manifest would fail to plan on a new cluster.
+resource "helm_release" "root" {
+  name       = "argocd-root"
+  repository = "https://argoproj.github.io/argo-helm"
+  chart      = "argocd-apps"
+  version    = var.apps_chart_version
+  namespace  = local.namespace
+  values = [yamlencode({
+    applications = {
+      (local.root.metadata.name) = merge(local.root.spec, {
+        namespace        = local.namespace
+        additionalLabels = try(local.root.metadata.labels, {})
+      })
+    }
+  })]
+
+  depends_on = [helm_release.argocd, kubernetes_secret_v1.repository]
+}

@@ -1,0 +1,39 @@
+mock_provider "helm" {}
+mock_provider "kubernetes" {}
+
+variables {
+  env                   = "dev"
+  repo_url              = "https://github.com/example-org/gpu-inference-gitops.git"
+  values_file           = "../../../bootstrap/argocd/values.yaml"
+  env_values_file       = "../../../clusters/dev/values/argocd.yaml"
+  root_application_file = "../../../bootstrap/root-application.yaml"
+}
+
+run "argocd_and_the_root_application_of_the_env_are_installed" {
+  command = plan
+
+  assert {
+    condition     = helm_release.argocd.chart == "argo-cd" && helm_release.argocd.version == "10.1.1"
+    error_message = "argo-cd 10.1.1 expected"
+  }
+  assert {
+    condition     = yamldecode(helm_release.root.values[0]).applications.root.source.path == "clusters/dev"
+    error_message = "the root Application syncs clusters/dev"
+  }
+  assert {
+    condition     = length(kubernetes_secret_v1.repository) == 0
+    error_message = "no repository Secret for a public repository"
+  }
+}
+
+run "a_private_repository_gets_its_secret_from_the_sensitive_variable" {
+  command = plan
+
+  variables {
+    repository_password = "not-a-real-token"
+  }
+  assert {
+    condition     = length(kubernetes_secret_v1.repository) == 1
+    error_message = "a repository Secret is expected"
+  }
+}
