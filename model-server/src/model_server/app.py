@@ -183,6 +183,12 @@ def create_app(
         detail = jsonable_encoder(exc.errors(), custom_encoder={bytes: lambda _: "<bytes>"})
         return _error_response(request, 422, FRAMEWORK_REASONS[422], detail)
 
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        # A bug, not bad input: logged with its traceback, answered as JSON like the rest.
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error_response(request, 500, "internal_error", "internal server error")
+
     return app
 
 
