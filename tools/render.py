@@ -176,6 +176,11 @@ def _render_path(path: str, tree: Path) -> list[Manifest]:
     if not directory.is_dir():
         raise RenderError(f"{path}: the path an Application points at does not exist")
     if any((directory / k).is_file() for k in ("kustomization.yaml", "kustomization.yml")):
+        if shutil.which("kubectl") is None:
+            raise RenderError(
+                f"{path}: kubectl is needed to build Kustomize overlays (its built-in "
+                "kustomize): https://kubernetes.io/docs/tasks/tools/"
+            )
         result = subprocess.run(
             ["kubectl", "kustomize", str(directory)], capture_output=True, text=True
         )
