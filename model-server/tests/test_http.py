@@ -96,6 +96,7 @@ BAD_UPLOADS = {
     "truncated png": (encode(picture(300, 200), "PNG")[:2000], 400, "corrupt_image"),
     "tiff": (encode(picture(64, 64), "TIFF"), 415, "unsupported_image_type"),
     "too many pixels": (png_declaring(3000, 3000), 400, "too_many_pixels"),
+    "too thin": (encode(picture(4000, 20), "PNG"), 400, "extreme_aspect_ratio"),
 }
 
 

@@ -14,6 +14,7 @@ from PIL import Image
 from model_server.errors import (
     CorruptImage,
     EmptyUpload,
+    ExtremeAspectRatio,
     ImageTooLarge,
     NotAnImage,
     UnsupportedImageType,
@@ -163,3 +164,15 @@ def test_a_decompression_bomb_is_refused_from_its_header(size):
 def test_an_image_exactly_at_the_pixel_limit_is_accepted():
     image = decode(encode(picture(250, 200), "PNG"), max_pixels=250 * 200)
     assert image.size == (250, 200)
+
+
+@pytest.mark.parametrize("size", [(1, 1500), (10_000, 1), (33 * 50, 50)])
+def test_a_thin_image_is_refused_before_the_resize_blows_it_up(size):
+    # 1x10000 would resize to 232x2320000 (1.6 GB) before the crop.
+    with pytest.raises(ExtremeAspectRatio) as refused:
+        decode(encode(Image.new("L", size), "PNG"), LIMIT)
+    assert refused.value.status_code == 400
+
+
+def test_an_image_at_the_aspect_ratio_limit_is_accepted():
+    assert preprocess(encode(picture(32 * 20, 20), "PNG"), LIMIT).shape == (224, 224, 3)

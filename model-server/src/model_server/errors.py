@@ -41,6 +41,10 @@ class ImageTooLarge(ApiError):
     reason = "too_many_pixels"
 
 
+class ExtremeAspectRatio(ApiError):
+    reason = "extreme_aspect_ratio"
+
+
 class QueueFull(ApiError):
     status = 503
     reason = "queue_full"

@@ -14,11 +14,19 @@ import io
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import CorruptImage, EmptyUpload, ImageTooLarge, NotAnImage, UnsupportedImageType
+from .errors import (
+    CorruptImage,
+    EmptyUpload,
+    ExtremeAspectRatio,
+    ImageTooLarge,
+    NotAnImage,
+    UnsupportedImageType,
+)
 
 RESIZE_SIZE = 232
 CROP_SIZE = 224
 DECODED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
+MAX_ASPECT_RATIO = 32
 _ACCEPTED = "JPEG, PNG, WebP, GIF or BMP"
 
 # Pillow's process-wide bomb limit is replaced by MAX_IMAGE_PIXELS, checked in decode() on the
@@ -46,7 +54,11 @@ _OTHER_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
 
 def preprocess(data: bytes, max_pixels: int) -> np.ndarray:
     """Decode an upload and return its centre crop as a (224, 224, 3) uint8 array."""
-    return resize_and_crop(decode(data, max_pixels))
+    image = decode(data, max_pixels)
+    try:
+        return resize_and_crop(image)
+    except Exception as exc:  # e.g. a degenerate size Pillow refuses to resample
+        raise CorruptImage(f"the image cannot be resized: {exc}") from None
 
 
 def decode(data: bytes, max_pixels: int) -> Image.Image:
@@ -73,6 +85,12 @@ def decode(data: bytes, max_pixels: int) -> Image.Image:
         )
     if width < 1 or height < 1:
         raise CorruptImage(f"the image has no pixels ({width}x{height})")
+    # The resize scales the short side up to 232: a 1x10000 image would become 232x2320000
+    # (1.6 GB) before the crop. No photo worth classifying is that thin.
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise ExtremeAspectRatio(
+            f"the image is {width}x{height}; sides may differ by {MAX_ASPECT_RATIO}x at most"
+        )
     try:
         image.load()  # the first frame, for GIF and animated WebP
         image = ImageOps.exif_transpose(image)
