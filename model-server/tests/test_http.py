@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -127,6 +128,19 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_read(model_server):
     response = predict(model_server.url, big)
     assert response.status_code == 413
     assert response.json()["error"] == "upload_too_large"
+
+
+def test_a_declared_length_over_the_limit_is_refused_without_sending_the_body(model_server):
+    # Only the headers go out: an answer proves the server did not wait for the body.
+    head = (
+        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {5 * 1024 * 1024}\r\n"
+        "Content-Type: multipart/form-data; boundary=b\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", model_server.port), timeout=10) as sock:
+        sock.sendall(head)
+        answer = sock.recv(65536).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 413"), answer
+    assert '"error":"upload_too_large"' in answer
 
 
 def test_a_chunked_upload_over_the_limit_is_refused_too(model_server):

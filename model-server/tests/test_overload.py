@@ -70,6 +70,8 @@ def test_a_client_that_disconnects_while_queued_is_dropped_and_counted(start_ser
     with ThreadPoolExecutor(8) as pool:
         busy = [pool.submit(post_image, server.url, seed) for seed in range(8)]
         time.sleep(0.2)  # the model is busy with a backlog now
+        busy_scrape = parse_metrics(httpx.get(f"{server.url}/metrics").text)
+        assert sample(busy_scrape, "inference_inflight_requests") >= 2, "in flight not counted"
         with socket.create_connection(("127.0.0.1", server.port)) as sock:
             sock.sendall(raw_predict_request(server.port, jpeg(seed=100)))
             time.sleep(0.2)  # decoded and queued behind the backlog

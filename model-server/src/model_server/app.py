@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from . import metrics
+from .admission import AdmissionMiddleware
 from .batcher import Batcher
 from .config import MAX_TOP_K, Settings
 from .errors import FRAMEWORK_REASONS, ApiError, DeadlineExceeded, NotReady
@@ -115,9 +116,12 @@ def create_app(
         version="1.0.0",
         lifespan=lifespan,
     )
-    app.add_middleware(
-        UploadLimitMiddleware, max_bytes=settings.max_upload_bytes, paths=frozenset({"/predict"})
-    )
+    uploads = frozenset({"/predict"})
+    app.add_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_bytes, paths=uploads)
+    # As many as the queue, one batch and the decode threads can hold; beyond that, 503 at
+    # once instead of reading and decoding work that would wait for the queue anyway.
+    admission_limit = settings.max_queue_size + settings.max_batch_size + settings.decode_threads
+    app.add_middleware(AdmissionMiddleware, limit=admission_limit, paths=uploads)
     app.add_middleware(HttpMetricsMiddleware)  # added last: outermost, so it sees every answer
 
     @app.get("/health", summary="Liveness: 200 while the process serves HTTP")
@@ -156,6 +160,7 @@ def create_app(
         if batcher is None or classifier is None:
             raise NotReady("the model is still loading", headers={"Retry-After": "5"})
         data = await file.read()
+        await file.close()  # frees the spooled /tmp copy of a large upload now
         loop = asyncio.get_running_loop()
         with metrics.INFLIGHT.track_inprogress():
             try:
