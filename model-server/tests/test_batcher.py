@@ -181,3 +181,56 @@ async def test_stop_answers_what_it_could_not_finish_in_time():
     model.release.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert all(isinstance(r, ShuttingDown) for r in results), results
+
+
+async def test_batches_failing_again_and_again_call_on_fatal_so_the_pod_is_replaced():
+    fatal = []
+
+    def broken(batch: list[int]) -> list[int]:
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    batcher: Batcher[int, int] = Batcher(
+        broken,
+        max_batch_size=1,
+        max_wait_s=0,
+        max_queue_size=8,
+        on_fatal=lambda: fatal.append(True),
+        max_consecutive_failures=3,
+    )
+    batcher.start()
+    for attempt in range(3):
+        with pytest.raises(InferenceFailed):
+            await batcher.submit(attempt)
+        assert len(fatal) == (1 if attempt == 2 else 0)
+    await batcher.stop(timeout_s=1)
+
+
+async def test_a_model_that_answers_the_wrong_number_of_results_fails_the_batch_not_the_loop():
+    batcher: Batcher[int, int] = Batcher(
+        lambda batch: [], max_batch_size=4, max_wait_s=0, max_queue_size=8
+    )
+    batcher.start()
+    with pytest.raises(InferenceFailed):
+        await batcher.submit(1)
+    with pytest.raises(InferenceFailed):
+        await batcher.submit(2)  # the loop is still alive to answer
+    await batcher.stop(timeout_s=1)
+
+
+async def test_a_dead_batching_loop_calls_on_fatal():
+    fatal = []
+    batcher: Batcher[int, int] = Batcher(
+        lambda b: b,
+        max_batch_size=1,
+        max_wait_s=0,
+        max_queue_size=8,
+        on_fatal=lambda: fatal.append(True),
+    )
+
+    async def crash() -> None:
+        raise RuntimeError("bug in the loop")
+
+    batcher._loop = crash  # the loop itself fails, whatever the reason
+    batcher.start()
+    await asyncio.sleep(0.01)
+    assert fatal == [True]

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 
 from . import metrics
 from .admission import AdmissionMiddleware
-from .batcher import Batcher
+from .batcher import Batcher, model_worker
 from .config import MAX_TOP_K, Settings
 from .errors import FRAMEWORK_REASONS, ApiError, DeadlineExceeded, NotReady
 from .http_metrics import HttpMetricsMiddleware
@@ -107,7 +107,9 @@ def create_app(
             loader.cancel()
             await asyncio.gather(loader, return_exceptions=True)
             if state.batcher is not None:
-                await state.batcher.stop(timeout_s=settings.shutdown_grace_seconds)
+                # uvicorn already waited SHUTDOWN_GRACE_SECONDS for the requests, so this
+                # only mops up: a short wait, not a second grace period.
+                await state.batcher.stop(timeout_s=5.0)
             decode_pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
@@ -210,10 +212,14 @@ def _error_response(
 
 
 async def _load_model(settings: Settings, state: ServerState, on_fatal: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    # Loaded, warmed up and run on one thread: cuBLAS/cuDNN handles are per thread, so the
+    # warm-up must happen where the batches will run.
+    worker = model_worker()
     try:
-        classifier = await asyncio.to_thread(load_classifier, settings)
+        classifier = await loop.run_in_executor(worker, load_classifier, settings)
         # The largest batch, once: memory and kernels are ready before readiness says so.
-        await asyncio.to_thread(classifier.warm_up, settings.max_batch_size)
+        await loop.run_in_executor(worker, classifier.warm_up, settings.max_batch_size)
     except WeightsError as exc:
         log.error("%s", exc)
         on_fatal()
@@ -227,6 +233,8 @@ async def _load_model(settings: Settings, state: ServerState, on_fatal: Callable
         max_batch_size=settings.max_batch_size,
         max_wait_s=settings.max_batch_wait_ms / 1000.0,
         max_queue_size=settings.max_queue_size,
+        worker=worker,
+        on_fatal=on_fatal,
     )
     batcher.start()
     state.classifier, state.batcher = classifier, batcher

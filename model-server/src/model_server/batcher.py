@@ -44,18 +44,34 @@ class Batcher(Generic[In, Out]):
         max_batch_size: int,
         max_wait_s: float,
         max_queue_size: int,
+        worker: ThreadPoolExecutor | None = None,
+        on_fatal: Callable[[], None] = lambda: None,
+        max_consecutive_failures: int = 3,
     ) -> None:
+        """`worker`: the single thread that owns the model (pass the one that loaded it, so
+        per-thread CUDA state is warm). `on_fatal`: called when the batcher cannot go on (its
+        loop died, or `max_consecutive_failures` batches failed in a row, as after a GPU
+        fault), so that the process exits and Kubernetes replaces it."""
         self._run_batch = run_batch
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
         self._queue: asyncio.Queue[_Item[In, Out]] = asyncio.Queue(maxsize=max_queue_size)
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-worker")
+        self._worker = worker or model_worker()
+        self._on_fatal = on_fatal
+        self._max_failures = max_consecutive_failures
+        self._failures = 0
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._running: list[_Item[In, Out]] = []
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="batcher")
+        self._task.add_done_callback(self._loop_ended)
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the batching loop died", exc_info=task.exception())
+            self._on_fatal()
 
     @property
     def pending(self) -> int:
@@ -88,13 +104,11 @@ class Batcher(Generic[In, Out]):
             await asyncio.sleep(0.01)
         if self._task:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        left = self._running + [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+            await asyncio.wait({self._task}, timeout=1.0)  # never hang the shutdown on it
+        queued = [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+        left = [item for item in self._running + queued if not item.future.done()]
         for item in left:
-            if not item.future.done():
-                item.future.set_exception(
-                    ShuttingDown("the server stopped before this request ran")
-                )
+            item.future.set_exception(ShuttingDown("the server stopped before this request ran"))
         if left:
             log.warning("stopped with %d requests unanswered after %.1fs", len(left), timeout_s)
         self._worker.shutdown(wait=False)
@@ -135,14 +149,25 @@ class Batcher(Generic[In, Out]):
             results = await loop.run_in_executor(
                 self._worker, self._run_batch, [item.payload for item in batch]
             )
+            answers = list(zip(batch, results, strict=True))
         except Exception as exc:
             log.exception("a batch of %d failed", len(batch))
             for item in batch:
                 if not item.future.done():
                     item.future.set_exception(InferenceFailed(f"inference failed: {exc}"))
+            self._failures += 1
+            if self._failures >= self._max_failures:
+                log.error("%d batches failed in a row; giving up", self._failures)
+                self._on_fatal()
             return
         finally:
             metrics.COMPUTE.observe(time.monotonic() - started)
-        for item, result in zip(batch, results, strict=True):
+        self._failures = 0
+        for item, result in answers:
             if not item.future.done():
                 item.future.set_result(result)
+
+
+def model_worker() -> ThreadPoolExecutor:
+    """The one thread that loads, warms up and runs the model."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-worker")

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(40_000_000, ge=224 * 224)
 
     shutdown_delay_seconds: float = Field(5.0, ge=0)
-    shutdown_grace_seconds: float = Field(30.0, ge=0)
+    shutdown_grace_seconds: float = Field(30.0, gt=0)
 
     @field_validator("model_weights")
     @classmethod
