@@ -149,6 +149,12 @@ def main() -> int:
     rows = []
     for level in levels:
         naive, batched = runs["naive"][level], runs["batched"][level]
+        if not (naive["ok"] and batched["ok"]):
+            print(
+                f"{level:5d} no successful answers (naive {naive['status_counts']}, "
+                f"batched {batched['status_counts']})"
+            )
+            continue
         ratio = batched["throughput_rps"] / naive["throughput_rps"]
         p99_ratio = batched["latency_ms"]["p99"] / naive["latency_ms"]["p99"]
         rows.append(
