@@ -45,39 +45,12 @@ resource "aws_kms_alias" "secrets" {
   target_key_id = aws_kms_key.secrets.key_id
 }
 
-resource "aws_cloudwatch_log_group" "cluster" {
+module "logs" {
   # EKS writes here; created first so that retention and encryption are ours.
+  source            = "../encrypted-log-group"
   name              = "/aws/eks/${var.cluster_name}/cluster"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.logs.arn
   tags              = var.tags
-}
-
-data "aws_region" "current" {}
-
-resource "aws_kms_key" "logs" {
-  description         = "${var.cluster_name} control-plane logs"
-  enable_key_rotation = true
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsEncrypts"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${data.aws_region.current.name}.amazonaws.com" }
-        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-        Resource  = "*"
-      },
-    ]
-  })
-  tags = var.tags
 }
 
 resource "aws_iam_role" "cluster" {
@@ -127,7 +100,7 @@ resource "aws_eks_cluster" "this" {
 
   tags = var.tags
 
-  depends_on = [aws_iam_role_policy_attachment.cluster, aws_cloudwatch_log_group.cluster]
+  depends_on = [aws_iam_role_policy_attachment.cluster, module.logs]
 }
 
 resource "aws_eks_access_entry" "admin" {

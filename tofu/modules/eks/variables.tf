@@ -136,11 +136,6 @@ variable "log_retention_days" {
   description = "How long control-plane logs (audit included) are kept."
   type        = number
   default     = 365
-
-  validation {
-    condition     = contains([365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
-    error_message = "log_retention_days must be a CloudWatch retention of at least a year (365, 400, 545, 731, ... 3653)."
-  }
 }
 
 variable "tags" {

@@ -123,45 +123,15 @@ resource "aws_flow_log" "this" {
   vpc_id               = aws_vpc.this.id
   traffic_type         = "REJECT"
   log_destination_type = "cloud-watch-logs"
-  log_destination      = aws_cloudwatch_log_group.flow_logs.arn
+  log_destination      = module.flow_logs.arn
   iam_role_arn         = aws_iam_role.flow_logs.arn
   tags                 = var.tags
 }
 
-resource "aws_cloudwatch_log_group" "flow_logs" {
-  name              = "/vpc/${var.name}/flow-logs"
-  retention_in_days = 365
-  kms_key_id        = aws_kms_key.flow_logs.arn
-  tags              = var.tags
-}
-
-data "aws_caller_identity" "current" {}
-data "aws_region" "current" {}
-data "aws_partition" "current" {}
-
-resource "aws_kms_key" "flow_logs" {
-  description         = "${var.name} VPC flow logs"
-  enable_key_rotation = true
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsEncrypts"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${data.aws_region.current.name}.amazonaws.com" }
-        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-        Resource  = "*"
-      },
-    ]
-  })
-  tags = var.tags
+module "flow_logs" {
+  source = "../encrypted-log-group"
+  name   = "/vpc/${var.name}/flow-logs"
+  tags   = var.tags
 }
 
 resource "aws_iam_role" "flow_logs" {
@@ -185,7 +155,7 @@ resource "aws_iam_role_policy" "flow_logs" {
     Statement = [{
       Effect   = "Allow"
       Action   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
-      Resource = "${aws_cloudwatch_log_group.flow_logs.arn}:*"
+      Resource = "${module.flow_logs.arn}:*"
     }]
   })
 }
