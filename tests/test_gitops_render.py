@@ -18,6 +18,7 @@ EXPECTED_APPS = {
     "keda",
     "gpu-operator",
     "cluster-autoscaler",
+    "aws-load-balancer-controller",
     "swin-t",
 }
 
@@ -120,5 +121,5 @@ def test_validate_command_passes_and_reports_its_time():
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "dev: 7 Applications" in result.stdout and "prod: 7 Applications" in result.stdout
+    assert "dev: 8 Applications" in result.stdout and "prod: 8 Applications" in result.stdout
     assert "took" in result.stdout

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from tools import loadtest
+from tools import loadtest, teardown
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -85,6 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     fetch.add_argument("--out", type=Path, required=True)
     fetch.set_defaults(run=cmd_fetch_schemas)
+
+    down = commands.add_parser(
+        "teardown",
+        help="delete what Kubernetes made in AWS, before tofu destroy",
+        description=teardown.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    teardown.add_arguments(down)
+    down.set_defaults(run=teardown.main)
 
     load = commands.add_parser(
         "loadtest",

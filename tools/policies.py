@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from tools.render import Manifest, Rendered, RenderedApp
+from tools.render import HelmSource, Manifest, Rendered, RenderedApp
 
 EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
@@ -25,6 +25,74 @@ CLUSTER_SCOPED = {
 }
 # API groups whose CRDs an Application of ours installs, by chart.
 CRD_PROVIDERS = {"monitoring.coreos.com": "kube-prometheus-stack", "keda.sh": "keda"}
+# Upstream charts that install CRDs (a test checks that every chart with CRDs under
+# CRD_SOURCE_DIR is listed).
+CHARTS_WITH_CRDS = {
+    "argo-cd",
+    "aws-load-balancer-controller",
+    "gpu-operator",
+    "keda",
+    "kube-prometheus-stack",
+}
+RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
+
+# The Service annotations the AWS Load Balancer Controller reads (its pkg/annotations/
+# constants.go at v3.5.0, under both prefixes), and for a few the values it accepts. Review
+# on every bump of the chart: the policy fails while the versions differ.
+LBC_CHART = "aws-load-balancer-controller"
+LBC_VERSION = "3.5.0"
+LBC_DEFAULT_CLASS = "service.k8s.aws/nlb"  # the chart's loadBalancerClass when unset
+LBC_ANNOTATION_PREFIXES = {"service.beta.kubernetes.io", "service.kubernetes.io"}
+LBC_SERVICE_ANNOTATIONS: dict[str, set[str] | None] = {
+    "load-balancer-source-ranges": None,
+    "aws-load-balancer-type": None,
+    "aws-load-balancer-nlb-target-type": {"ip", "instance"},
+    "aws-load-balancer-name": None,
+    "aws-load-balancer-scheme": {"internal", "internet-facing"},
+    "aws-load-balancer-internal": None,
+    "aws-load-balancer-proxy-protocol": None,
+    "aws-load-balancer-proxy-protocol-per-target-group": None,
+    "aws-load-balancer-ip-address-type": None,
+    "aws-load-balancer-access-log-enabled": None,
+    "aws-load-balancer-access-log-s3-bucket-name": None,
+    "aws-load-balancer-access-log-s3-bucket-prefix": None,
+    "aws-load-balancer-cross-zone-load-balancing-enabled": None,
+    "aws-load-balancer-ssl-cert": None,
+    "aws-load-balancer-ssl-ports": None,
+    "aws-load-balancer-ssl-negotiation-policy": None,
+    "aws-load-balancer-backend-protocol": None,
+    "aws-load-balancer-additional-resource-tags": None,
+    "aws-load-balancer-healthcheck-healthy-threshold": None,
+    "aws-load-balancer-healthcheck-unhealthy-threshold": None,
+    "aws-load-balancer-healthcheck-timeout": None,
+    "aws-load-balancer-healthcheck-interval": None,
+    "aws-load-balancer-healthcheck-protocol": {"tcp", "http", "https"},
+    "aws-load-balancer-healthcheck-port": None,
+    "aws-load-balancer-healthcheck-path": None,
+    "aws-load-balancer-healthcheck-success-codes": None,
+    "aws-load-balancer-target-group-attributes": None,
+    "aws-load-balancer-subnets": None,
+    "aws-load-balancer-eip-allocations": None,
+    "aws-load-balancer-eip-allocations-discovery-tags": None,
+    "aws-load-balancer-private-ipv4-addresses": None,
+    "aws-load-balancer-ipv6-addresses": None,
+    "aws-load-balancer-alpn-policy": None,
+    "aws-load-balancer-target-node-labels": None,
+    "aws-load-balancer-attributes": None,
+    "aws-load-balancer-security-groups": None,
+    "aws-load-balancer-manage-backend-security-group-rules": None,
+    "aws-load-balancer-inbound-sg-rules-on-private-link-traffic": None,
+    "aws-load-balancer-security-group-prefix-lists": None,
+    "aws-load-balancer-multi-cluster-target-group": None,
+    "aws-load-balancer-enable-prefix-for-ipv6-source-nat": None,
+    "aws-load-balancer-source-nat-ipv6-prefixes": None,
+    "aws-load-balancer-minimum-load-balancer-capacity": None,
+    "aws-load-balancer-enable-icmp-for-path-mtu-discovery": None,
+    "aws-load-balancer-enable-tcp-udp-listener": None,
+    "aws-load-balancer-disable-nlb-sg": None,
+    "aws-load-balancer-quic-enabled-ports": None,
+}
+IN_CLUSTER = "https://kubernetes.default.svc"
 
 
 def image_references(rendered: Rendered) -> list[tuple[str, str]]:
@@ -131,24 +199,20 @@ def keda_targets_have_no_replicas(rendered: Rendered) -> list[str]:
 
 def applications_follow_their_project(rendered: Rendered) -> list[str]:
     problems = []
-    projects = {m.name: m.obj for _a, m in rendered.manifests() if m.kind == "AppProject"}
-    for app in rendered.apps[1:]:  # the root lives in `default`, by design
+    projects = _projects(rendered)
+    for app in rendered.apps:
         where = f"{app.application.where}: Application/{app.name}"
         retry = app.spec.get("syncPolicy", {}).get("retry", {})
         if not retry.get("limit") or not retry.get("backoff"):
             problems.append(f"{where} spec.syncPolicy.retry needs a limit and a backoff")
-        expected = "workloads" if app.application.origin.startswith("apps/") else "platform"
         project_name = app.spec.get("project")
+        expected = _expected_project(rendered, app)
         if project_name != expected:
             problems.append(f"{where} spec.project is {project_name!r}, expected {expected!r}")
             continue
         project = projects.get(project_name, {}).get("spec", {})
         destination = app.spec.get("destination", {})
-        if not any(
-            d.get("namespace") in (destination.get("namespace"), "*")
-            and d.get("server") == destination.get("server")
-            for d in project.get("destinations", [])
-        ):
+        if not _destination_allowed(project, destination.get("namespace")):
             problems.append(
                 f"{where} spec.destination {destination} is not allowed by "
                 f"AppProject/{project_name}"
@@ -159,16 +223,180 @@ def applications_follow_their_project(rendered: Rendered) -> list[str]:
                     f"{where} source {source.get('repoURL')} is not in the "
                     f"sourceRepos of AppProject/{project_name}"
                 )
-        if project_name == "workloads":
-            if project.get("clusterResourceWhitelist"):
-                problems.append("AppProject/workloads spec.clusterResourceWhitelist must be empty")
-            for m in app.manifests:
-                if m.kind in CLUSTER_SCOPED:
+    return problems
+
+
+def projects_allow_what_their_applications_sync(rendered: Rendered) -> list[str]:
+    """Argo CD refuses to sync an object its project does not allow: find that offline."""
+    problems = []
+    projects = _projects(rendered)
+    for app in rendered.apps:
+        name = app.spec.get("project", "")
+        project = projects.get(name, {}).get("spec", {})
+        default_namespace = app.spec.get("destination", {}).get("namespace")
+        for m in app.manifests:
+            group = m.obj.get("apiVersion", "").rpartition("/")[0]
+            what = f"{m.where}: {m.kind}/{m.name} (group {group!r})"
+            if m.kind in CLUSTER_SCOPED:
+                if not _kind_listed(project.get("clusterResourceWhitelist") or [], group, m.kind):
                     problems.append(
-                        f"{m.where}: {m.kind}/{m.name} is cluster-scoped, which "
-                        "the workloads project does not allow"
+                        f"{what} is cluster-scoped and not in the clusterResourceWhitelist "
+                        f"of AppProject/{name} (Application/{app.name} could not sync it)"
+                    )
+                continue
+            allowed = project.get("namespaceResourceWhitelist")
+            if allowed is not None and not _kind_listed(allowed, group, m.kind):
+                problems.append(
+                    f"{what} is not in the namespaceResourceWhitelist of AppProject/{name} "
+                    f"(Application/{app.name} could not sync it)"
+                )
+            namespace = m.obj.get("metadata", {}).get("namespace") or default_namespace
+            if not _destination_allowed(project, namespace):
+                problems.append(
+                    f"{what} goes to namespace {namespace!r}, which AppProject/{name} "
+                    "does not allow"
+                )
+    return problems
+
+
+def crd_charts_keep_their_crds(rendered: Rendered) -> list[str]:
+    """Deleting an Application with the resources finalizer deletes what it installed: for a
+    chart that brings CRDs, every custom resource of those kinds in the cluster goes too."""
+    problems = []
+    for app in rendered.apps[1:]:
+        charts = sorted({s.chart for s in app.helm} & CHARTS_WITH_CRDS)
+        finalizers = app.application.obj.get("metadata", {}).get("finalizers", [])
+        if charts and RESOURCES_FINALIZER in finalizers:
+            problems.append(
+                f"{app.application.where}: Application/{app.name} metadata.finalizers holds "
+                f"{RESOURCES_FINALIZER}, but chart {', '.join(charts)} brings CRDs: deleting "
+                "or renaming the Application would delete them and every object of their kinds"
+            )
+    return problems
+
+
+def load_balancers_use_the_controller(rendered: Rendered) -> list[str]:
+    """Every LoadBalancer Service names the AWS Load Balancer Controller's class (the in-tree
+    provider would otherwise make a Classic ELB, or skip it and leave it Pending for ever) and
+    only uses annotations the pinned controller reads, with values it accepts."""
+    problems = []
+    controller = _helm_source(rendered, LBC_CHART)
+    for _app, m in rendered.manifests():
+        if m.kind != "Service" or m.obj.get("spec", {}).get("type") != "LoadBalancer":
+            continue
+        what = f"{m.where}: Service/{m.name}"
+        if controller is None:
+            problems.append(
+                f"{what} needs a load balancer, but no Application installs {LBC_CHART}"
+            )
+            continue
+        if controller.version != LBC_VERSION:
+            problems.append(
+                f"{what}: the known annotations of {LBC_CHART} are for {LBC_VERSION}, the "
+                f"pinned chart is {controller.version}: review tools/policies.py "
+                "LBC_SERVICE_ANNOTATIONS against the new release"
+            )
+        wanted_class = controller.values.get("loadBalancerClass") or LBC_DEFAULT_CLASS
+        if m.obj["spec"].get("loadBalancerClass") != wanted_class:
+            problems.append(f"{what} spec.loadBalancerClass must be {wanted_class!r}")
+        for key, value in (m.obj["metadata"].get("annotations") or {}).items():
+            prefix, _, suffix = key.partition("/")
+            if prefix not in LBC_ANNOTATION_PREFIXES:
+                continue
+            if suffix not in LBC_SERVICE_ANNOTATIONS:
+                problems.append(
+                    f"{what} metadata.annotations[{key}] is not read by {LBC_CHART} "
+                    f"{LBC_VERSION} (misspelt?)"
+                )
+                continue
+            allowed = LBC_SERVICE_ANNOTATIONS[suffix]
+            if allowed and str(value).lower() not in allowed:
+                problems.append(
+                    f"{what} metadata.annotations[{key}] is {value!r}, expected one of "
+                    f"{sorted(allowed)}"
+                )
+    return problems
+
+
+def storage_classes_exist(rendered: Rendered) -> list[str]:
+    """A claim naming a StorageClass that does not exist stays Pending for ever."""
+    classes = {m.name for _a, m in rendered.manifests() if m.kind == "StorageClass"}
+    problems = []
+    for app in rendered.apps:
+        for source in app.helm:
+            for path, name in _values_named(source.values, "storageClassName"):
+                if name not in classes:
+                    problems.append(
+                        f"{', '.join(source.value_files)}: {path} is {name!r}, but the tree "
+                        f"creates no such StorageClass (it has: {sorted(classes)})"
                     )
     return problems
+
+
+def app_namespaces_deny_by_default(rendered: Rendered) -> list[str]:
+    """Every app namespace has a policy that isolates all its pods both ways, so that only
+    what another policy admits gets through (vpc-cni enforces NetworkPolicies)."""
+    problems = []
+    for app in rendered.apps:
+        if app.spec.get("project") != "workloads":
+            continue
+        namespace = app.spec.get("destination", {}).get("namespace")
+        if not any(
+            m.kind == "NetworkPolicy"
+            and m.obj["spec"].get("podSelector") in ({}, None)
+            and set(m.obj["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+            and not m.obj["spec"].get("ingress")
+            and not m.obj["spec"].get("egress")
+            for m in app.manifests
+        ):
+            problems.append(
+                f"{app.application.where}: Application/{app.name} deploys to namespace "
+                f"{namespace!r} without a default-deny NetworkPolicy (podSelector {{}}, "
+                "policyTypes Ingress and Egress, no rules)"
+            )
+    return problems
+
+
+def _helm_source(rendered: Rendered, chart: str) -> HelmSource | None:
+    return next((s for app in rendered.apps for s in app.helm if s.chart == chart), None)
+
+
+def _values_named(values, key: str, path: str = "") -> list[tuple[str, str]]:
+    found = []
+    if isinstance(values, dict):
+        for k, v in values.items():
+            here = f"{path}.{k}" if path else str(k)
+            if k == key and isinstance(v, str):
+                found.append((here, v))
+            else:
+                found += _values_named(v, key, here)
+    elif isinstance(values, list):
+        for i, v in enumerate(values):
+            found += _values_named(v, key, f"{path}[{i}]")
+    return found
+
+
+def _projects(rendered: Rendered) -> dict[str, dict]:
+    found = {m.name: m.obj for _a, m in rendered.manifests() if m.kind == "AppProject"}
+    found[rendered.root_project.name] = rendered.root_project.obj
+    return found
+
+
+def _expected_project(rendered: Rendered, app: RenderedApp) -> str:
+    if app is rendered.apps[0]:
+        return rendered.root_project.name
+    return "workloads" if app.application.origin.startswith("apps/") else "platform"
+
+
+def _destination_allowed(project: dict, namespace: str | None) -> bool:
+    return any(
+        d.get("namespace") in (namespace, "*") and d.get("server") == IN_CLUSTER
+        for d in project.get("destinations", [])
+    )
+
+
+def _kind_listed(entries: list[dict], group: str, kind: str) -> bool:
+    return any(e.get("group") in (group, "*") and e.get("kind") in (kind, "*") for e in entries)
 
 
 def crd_providers_sync_first(rendered: Rendered) -> list[str]:
@@ -211,6 +439,15 @@ POLICIES: dict[str, Callable[[Rendered], list[str]]] = {
     "containers have resources, probes and a hardened securityContext": containers_are_hardened,
     "KEDA targets carry no replicas and Argo CD ignores them": keda_targets_have_no_replicas,
     "Applications retry and keep to their AppProject": applications_follow_their_project,
+    "AppProjects allow every object their Applications sync": (
+        projects_allow_what_their_applications_sync
+    ),
+    "Applications of charts with CRDs do not delete them": crd_charts_keep_their_crds,
+    "LoadBalancer Services are served by the AWS Load Balancer Controller": (
+        load_balancers_use_the_controller
+    ),
+    "volume claims name a StorageClass that exists": storage_classes_exist,
+    "app namespaces deny traffic by default": app_namespaces_deny_by_default,
     "CRD providers sync before their consumers": crd_providers_sync_first,
 }
 

@@ -25,6 +25,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 GITOPS_DIRS = ("bootstrap", "clusters", "platform", "apps")
 ROOT_APPLICATION = "bootstrap/root-application.yaml"
+ROOT_PROJECT = "bootstrap/root-project.yaml"
 _ORIGIN = "config.kubernetes.io/origin"
 _TRANSFORMATIONS = "alpha.config.kubernetes.io/transformations"
 
@@ -91,6 +92,7 @@ class Rendered:
     facts: dict[str, str]
     apps: list[RenderedApp]  # the root Application first
     repo: Path
+    root_project: Manifest  # made by tofu beside the root Application, not synced by it
 
     def app(self, name: str) -> RenderedApp:
         for app in self.apps:
@@ -120,13 +122,18 @@ def load_facts(repo: Path, env: str) -> dict[str, str]:
     return data
 
 
-def root_application(repo: Path, facts: dict[str, str]) -> dict:
-    template = string.Template((repo / ROOT_APPLICATION).read_text())
+def bootstrap_object(repo: Path, path: str, facts: dict[str, str]) -> dict:
+    """A file that tofu fills in with templatefile() from the env's facts."""
+    template = string.Template((repo / path).read_text())
     return yaml.safe_load(
         template.substitute(
             env=facts["env"], repo_url=facts["repoURL"], target_revision=facts["targetRevision"]
         )
     )
+
+
+def root_application(repo: Path, facts: dict[str, str]) -> dict:
+    return bootstrap_object(repo, ROOT_APPLICATION, facts)
 
 
 def render(env: str, repo: Path = REPO) -> Rendered:
@@ -145,7 +152,8 @@ def render(env: str, repo: Path = REPO) -> Rendered:
             app = _render_application(application, facts, repo, tree)
             apps.append(app)
             pending += [m for m in app.manifests if m.kind == "Application"]
-    return Rendered(env, facts, apps, repo)
+    project = Manifest(bootstrap_object(repo, ROOT_PROJECT, facts), ROOT_PROJECT)
+    return Rendered(env, facts, apps, repo, project)
 
 
 def _sources(spec: dict) -> list[dict]:
@@ -274,6 +282,8 @@ def write(rendered: Rendered, out: Path) -> Path:
         folder = env_dir / app.name
         folder.mkdir(parents=True)
         _dump(folder / "application.yaml", app.application.obj)
+        if app is rendered.apps[0]:
+            _dump(folder / "appproject.yaml", rendered.root_project.obj)
         for manifest in app.manifests:
             _dump(folder / f"{manifest.kind.lower()}-{manifest.name}.yaml", manifest.obj)
         for source in app.helm:

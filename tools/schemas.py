@@ -24,6 +24,10 @@ CRD_URLS = {
         f"https://raw.githubusercontent.com/argoproj/argo-cd/v3.4.4/manifests/crds/{name}-crd.yaml"
         for name in ("application", "applicationset", "appproject")
     ],
+    "aws-load-balancer-controller-3.5.0": [
+        "https://raw.githubusercontent.com/kubernetes-sigs/aws-load-balancer-controller/v3.5.0/"
+        "helm/aws-load-balancer-controller/crds/crds.yaml"
+    ],
     "keda-2.20.2": [
         "https://github.com/kedacore/keda/releases/download/v2.20.2/keda-2.20.2-crds.yaml"
     ],

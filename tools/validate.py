@@ -33,6 +33,14 @@ FREE_FORM_VALUES: dict[tuple[str, str], str] = {
         "kube-prometheus-stack",
         "grafana.nodeSelector",
     ): "grafana subchart values, not in the parent's",
+    (
+        "kube-prometheus-stack",
+        "grafana.persistence",
+    ): "grafana subchart values, not in the parent's",
+    (
+        "kube-prometheus-stack",
+        "grafana.deploymentStrategy",
+    ): "grafana subchart values, not in the parent's",
     ("kube-prometheus-stack", "kube-state-metrics.nodeSelector"): "subchart values",
     ("gpu-operator", "node-feature-discovery.master.nodeSelector"): "subchart values",
     ("gpu-operator", "node-feature-discovery.worker.tolerations"): "subchart values",
@@ -84,8 +92,11 @@ def validate(rendered: Rendered) -> list[str]:
     problems = []
     for _app, manifest in rendered.manifests():
         problems += [f"{manifest.where}: {p}" for p in validate_object(manifest.obj, version)]
-    root = rendered.apps[0].application  # every other Application is a rendered manifest
-    problems += [f"{root.where}: {p}" for p in validate_object(root.obj, version)]
+    # Every other Application and AppProject is a rendered manifest.
+    for made_by_tofu in (rendered.apps[0].application, rendered.root_project):
+        problems += [
+            f"{made_by_tofu.where}: {p}" for p in validate_object(made_by_tofu.obj, version)
+        ]
     for app in rendered.apps:
         for source in app.helm:
             problems += check_values_keys(source, rendered.repo)
