@@ -104,3 +104,11 @@ def test_big_crd_charts_use_server_side_apply_and_create_their_namespace(rendere
         assert {"ServerSideApply=true", "RespectIgnoreDifferences=true"} <= set(lbc)
         app_options = r.app("swin-t").spec["syncPolicy"]["syncOptions"]
         assert "SkipDryRunOnMissingResource=true" in app_options
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_stuck_wave_cannot_hold_roots_sync_for_ever(rendered, env):
+    values = rendered[env].app("argocd").helm[0].values
+    timeout = int(values["configs"]["params"]["controller.sync.timeout.seconds"])
+    # Argo CD's default, 0, means no timeout: a Degraded child would block every Git fix.
+    assert 0 < timeout <= 1800
