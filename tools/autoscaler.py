@@ -264,7 +264,9 @@ def keda_metric(
     `threshold * replicas / ready replicas` for Value, so that the HPA's own arithmetic lands
     on the fallback count (fallback.go, doFallback). A Value trigger cannot fall back while
     no replica is ready. Without a fallback section the error reaches the HPA.
-    Here every replica counts as ready.
+    Here every replica counts as ready, and one failure is counted per sync: KEDA 2.20
+    counts in its polling loop and in each HPA request alike (scale_handler.go), so a real
+    fallback can come up to twice as soon.
     """
     reading = MetricReading(trigger.name, raw, None)
     try:

@@ -34,12 +34,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
 from tools.autoscaler import HPA_SYNC_PERIOD_S, Autoscaler, ScalingSpec, SpecError
 from tools.monitoring import (
     OPERATOR_EVALUATION_INTERVAL,
+    PanelQuery,
     ScrapeTarget,
     WiringError,
     dashboard_queries,
@@ -126,7 +128,7 @@ class Plan:
     target: ScrapeTarget
     port_setting: str  # the server setting the scraped container port is: METRICS_PORT or PORT
     evaluation_interval: str
-    dashboard: list  # tools.monitoring.PanelQuery
+    dashboard: list[PanelQuery]
 
     def queries(self) -> list[str]:
         return sorted({t.query for spec in self.specs.values() for t in spec.triggers})
@@ -254,7 +256,9 @@ def run(
     if p.port_setting == "METRICS_PORT":
         server_env["METRICS_PORT"] = str(port)
     server = start_server(**server_env)
-    address = f"127.0.0.1:{port}" if p.port_setting == "METRICS_PORT" else server.url[7:]
+    address = (
+        f"127.0.0.1:{port}" if p.port_setting == "METRICS_PORT" else urlsplit(server.url).netloc
+    )
     job = p.target.scrape_config(address, TIME_SCALE)
     job["static_configs"][0]["labels"]["pod"] = f"{p.target.labels['service']}-e2e"
     evaluation = duration(seconds(p.evaluation_interval) / TIME_SCALE)
