@@ -13,11 +13,11 @@ CHART_VALUES_DIR ?= $(abspath ../shared/charts)
 export CRD_SOURCE_DIR CHART_VALUES_DIR
 ENV ?=
 
-.PHONY: help venv serve test lint format render validate diff plan deploy destroy require-env \
-	loadtest bench lock clean
+.PHONY: help venv serve test e2e prometheus lint format render validate diff plan deploy destroy \
+	require-env loadtest bench lock clean
 
 help: ## list the commands
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 # The venv is rebuilt when a requirements file changes. torch comes from the local wheel
 # cache where there is one (pip's find-links), else from PyPI.
@@ -36,11 +36,32 @@ venv: $(VENV)/.installed ## create .venv with the server, the tools and the test
 serve: venv ## run the model server on this machine (http://localhost:$(PORT)/docs)
 	$(PY) -m model_server
 
-test: venv .venv-checkov/.installed ## install what the tests need and run them all
+test: venv .venv-checkov/.installed prometheus ## install what the tests need and run them all
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m tools validate
 	$(PY) -m pytest
+
+e2e: venv prometheus ## autoscaling end to end: server + Prometheus under load, into build/e2e/
+	$(PY) -m pytest tests/e2e
+
+# The rule tests and the end-to-end test run Debian's prometheus and promtool. As root (CI)
+# this installs the package where they are missing; the package would also start a system
+# Prometheus on :9090, which the tests do not use, so that is stopped again where systemd runs.
+prometheus: ## make sure prometheus and promtool are installed (apt-get as root)
+	@if command -v prometheus >/dev/null && command -v promtool >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's prometheus package (prometheus, promtool)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+		|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
+		|| exit 2; \
+		{ command -v systemctl >/dev/null && systemctl disable --now prometheus >/dev/null 2>&1; } || true; \
+	else \
+		echo "prometheus and promtool are needed: sudo apt-get install prometheus (Debian," \
+			"Ubuntu), or put both binaries from https://prometheus.io/download/ on PATH" >&2; \
+		exit 2; \
+	fi
 
 render: venv ## render an env as Argo CD would: make render ENV=dev (into rendered/ENV)
 	@test -n "$(ENV)" || { echo "make render: set ENV, e.g. make render ENV=dev" >&2; exit 2; }
