@@ -1,9 +1,10 @@
 """Download the pinned upstream CRDs and chart default values that `validate` reads, for
 machines outside the project's CI (where ../shared holds them already).
 
-Layout written, the same as CRD_SOURCE_DIR / CHART_VALUES_DIR expect:
+Layout written, the same as CRD_SOURCE_DIR / CHART_VALUES_DIR / REFERENCE_DIR expect:
   OUT/crds/<chart>-<version>/*.yaml      CRDs from the projects' release sources
   OUT/charts/<chart>-<version>/values.yaml   `helm show values` of the pinned chart
+  OUT/reference/<chart>-<version>/*      upstream files our code follows (an IAM policy)
 Chart versions are read from platform/*/application.yaml; the app versions that the CRDs
 belong to are listed below and must move with them.
 """
@@ -39,6 +40,15 @@ CRD_URLS = {
 }
 
 
+# Upstream files that code in this repository is written from, checked by tests.
+REFERENCE_URLS = {
+    "aws-load-balancer-controller-3.5.0": [
+        "https://raw.githubusercontent.com/kubernetes-sigs/aws-load-balancer-controller/v3.5.0/"
+        "docs/install/iam_policy.json"
+    ],
+}
+
+
 def pinned_charts(repo: Path = REPO) -> list[tuple[str, str, str]]:
     """(repoURL, chart, version) of every upstream chart an Application installs."""
     charts = []
@@ -65,11 +75,15 @@ def fetch(out: Path, repo: Path = REPO) -> None:
             raise RenderError(f"helm show values {chart} {version}: {values.stderr.strip()}")
         (folder / "values.yaml").write_text(values.stdout)
         print(f"wrote {folder / 'values.yaml'}")
-    for name, urls in CRD_URLS.items():
-        folder = out / "crds" / name
-        folder.mkdir(parents=True, exist_ok=True)
-        for url in urls:
-            target = folder / url.rsplit("/", 1)[1]
-            with urllib.request.urlopen(url, timeout=60) as response:
-                target.write_bytes(response.read())
-            print(f"wrote {target}")
+    for kind, sources in (("crds", CRD_URLS), ("reference", REFERENCE_URLS)):
+        for name, urls in sources.items():
+            _download(out / kind / name, urls)
+
+
+def _download(folder: Path, urls: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for url in urls:
+        target = folder / url.rsplit("/", 1)[1]
+        with urllib.request.urlopen(url, timeout=60) as response:
+            target.write_bytes(response.read())
+        print(f"wrote {target}")

@@ -14,6 +14,10 @@ run "the_dev_facts_are_read_as_kustomize_reads_them" {
     condition     = output.facts.gpu_time_slicing_replicas == tonumber(yamldecode(file("../../../clusters/dev/cluster-facts.yaml")).data.gpuTimeSlicingReplicas)
     error_message = "time-slicing replicas become a number"
   }
+  assert {
+    condition     = output.facts.vpc_cidr == yamldecode(file("../../../clusters/dev/cluster-facts.yaml")).data.vpcCidr
+    error_message = "the VPC range the app's NetworkPolicy admits is the one the network is built with"
+  }
 }
 
 run "the_prod_facts_pass_their_checks" {
@@ -87,6 +91,15 @@ run "time_slicing_replicas_that_are_no_number_are_rejected" {
 
   variables {
     env_dir = "tests/fixtures/bad-replicas"
+  }
+  expect_failures = [output.facts]
+}
+
+run "a_vpc_range_the_subnets_do_not_fit_in_is_rejected" {
+  command = plan
+
+  variables {
+    env_dir = "tests/fixtures/bad-vpc-cidr"
   }
   expect_failures = [output.facts]
 }
