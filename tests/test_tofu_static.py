@@ -296,3 +296,18 @@ def test_the_storage_class_provisioner_is_the_ebs_csi_driver_the_cluster_runs(re
     eks = (EKS / "main.tf").read_text()
     assert re.search(r'addon_name\s*=\s*"aws-ebs-csi-driver"', eks)
     assert re.search(r'"aws-ebs-csi-driver"\]', eks), "the driver is in the add-ons the module pins"
+
+
+def test_the_ebs_csi_drivers_role_trusts_the_service_account_its_add_on_is_bound_to():
+    """The EKS add-on runs its controller as the service account named in its Pod Identity
+    association; the role's trust must name the same one, or volumes never attach."""
+    stage = hcl2.load((CLUSTER / "main.tf").open())
+    role, eks = block(stage, "module", "ebs_csi_driver_role"), block(stage, "module", "eks")
+    assert unquote(role["namespace"]) == "kube-system"
+    assert unquote(role["association"]) == "addon", "the add-on makes the association"
+    assert unquote(role["service_account"]) == unquote(eks["ebs_csi_service_account"])
+    assert unquote(eks["ebs_csi_role_arn"]) == "${module.ebs_csi_driver_role.role_arn}"
+    addon = resource(hcl2.load((EKS / "main.tf").open()), "aws_eks_addon", "ebs_csi_driver")
+    association = addon["pod_identity_association"][0]
+    assert unquote(association["service_account"]) == "${var.ebs_csi_service_account}"
+    assert unquote(association["role_arn"]) == "${var.ebs_csi_role_arn}"
