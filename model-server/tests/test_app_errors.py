@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from fastapi.testclient import TestClient
 from images import jpeg
 
@@ -12,8 +15,16 @@ from model_server.errors import InferenceFailed
 
 
 class FailingBatcher:
-    async def submit(self, crop):
-        raise InferenceFailed("inference failed: CUDA error: out of memory")
+    def predicted_wait(self, in_hand):
+        return 0.0
+
+    def arriving(self):
+        return contextlib.nullcontext()
+
+    def enqueue(self, payload, deadline):
+        answer = asyncio.get_running_loop().create_future()
+        answer.set_exception(InferenceFailed("inference failed: CUDA error: out of memory"))
+        return answer
 
 
 class FakeClassifier:
@@ -37,10 +48,10 @@ def test_a_failing_batch_is_a_json_500_with_its_reason():
 
 
 def test_an_unexpected_bug_is_a_json_500_not_a_text_page(monkeypatch):
-    def broken(data, max_pixels):
+    def broken(data, max_pixels, jpeg_on_device):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(app_module, "preprocess", broken)
+    monkeypatch.setattr(app_module, "preprocess_upload", broken)
     client = client_with(ServerState(classifier=FakeClassifier(), batcher=FailingBatcher()))
     response = client.post("/predict", files={"file": ("a.jpg", jpeg())})
     assert response.status_code == 500
