@@ -14,10 +14,10 @@ export CRD_SOURCE_DIR CHART_VALUES_DIR
 ENV ?=
 
 .PHONY: help venv serve test lint format render validate diff plan deploy destroy require-env \
-	loadtest bench lock clean
+	loadtest bench bench-overload lock clean
 
 help: ## list the commands
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 # The venv is rebuilt when a requirements file changes. torch comes from the local wheel
 # cache where there is one (pip's find-links), else from PyPI.
@@ -93,6 +93,11 @@ loadtest: venv ## load a running server: make loadtest URL=... CONCURRENCY=8 DUR
 bench: venv ## batched server vs naive baseline under the same load (see docs/benchmarks.md)
 	$(PY) model-server/benchmarks/compare.py --concurrency $(CONCURRENCY) --duration $(DURATION) \
 		--json results/benchmark.json
+
+OVERLOAD_DURATION ?= 60
+bench-overload: venv ## 4x overload vs the admission targets [BASELINE=../main/.venv/bin/python]
+	$(PY) model-server/benchmarks/overload.py --duration $(OVERLOAD_DURATION) \
+		$(if $(BASELINE),--baseline-python $(BASELINE)) --json results/overload.json
 
 lock: ## regenerate model-server/requirements.txt from the ranges in its pyproject.toml
 	$(PYTHON) model-server/scripts/lock_requirements.py

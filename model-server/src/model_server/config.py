@@ -87,10 +87,12 @@ class Settings(BaseSettings):
 # A CPU needs seconds for a big batch, and every request queued behind it waits that long;
 # a GPU runs 64 images in a few milliseconds and needs big batches to be busy.
 DEFAULT_BATCH_SIZE = {"cpu": 8, "cuda": 64}
-# MAX_QUEUE_DELAY_MS=auto: this share of REQUEST_TIMEOUT_SECONDS. A request admitted at the
-# limit still has most of its deadline left, so an estimate that is off by several times
-# still answers in time; and a queue that short keeps answered latency near the model's own.
-QUEUE_DELAY_SHARE = 1 / 15
+# MAX_QUEUE_DELAY_MS=auto: this share of REQUEST_TIMEOUT_SECONDS (1 s of 30). A request
+# admitted at the limit is predicted to start within a thirtieth of its deadline: the
+# estimate may be off many times over before it misses the deadline, and the latency of the
+# answered requests stays near the model's own. A queue needs only about one batch time to
+# keep the model busy; more is waiting, not throughput.
+QUEUE_DELAY_SHARE = 1 / 30
 
 
 @dataclass(frozen=True)
