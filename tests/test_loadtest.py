@@ -106,3 +106,10 @@ def test_against_a_shedding_server_the_shed_answers_and_goodput_are_counted(star
     assert len(summary["raw"]["ok_s"]) == summary["ok"]
     assert len(summary["raw"]["shed_s"]) == shed["count"]
     assert "shed (503)" in result.stdout
+
+    # Clients that wait out Retry-After (at least 1 s) are refused at most once a second each.
+    polite = loadtest(
+        f"{server.url}/predict", "-c", "8", "-d", "2", "--obey-retry-after", "--json", str(out)
+    )
+    assert polite.returncode == 0, polite.stderr
+    assert json.loads(out.read_text())["shed"]["count"] <= 8 * 3

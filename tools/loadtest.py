@@ -2,7 +2,8 @@
 
 Two modes:
 - closed loop (default): `--concurrency N` clients, each sends its next request as soon as
-  the previous one is answered, for `--duration S` seconds;
+  the previous one is answered, for `--duration S` seconds (with `--obey-retry-after`, a
+  client answered 503 with Retry-After waits that long first, as a well-behaved one does);
 - fixed arrival rate: `--rate R` requests per second whatever the answers do (open loop),
   which shows queueing and shedding honestly; at most `--concurrency` are in flight, and
   arrivals beyond that are counted as `dropped` by the client.
@@ -115,7 +116,8 @@ class MultipartBody:
 
 async def send_one(
     session: aiohttp.ClientSession, url: str, body: MultipartBody, results: Results
-) -> None:
+) -> float:
+    """Send one request and record its answer; return the Retry-After of a 503 (0 if none)."""
     started = time.monotonic()
     retry_after = None
     try:
@@ -130,12 +132,19 @@ async def send_one(
     except aiohttp.ClientError as exc:
         status = type(exc).__name__
     results.record(status, time.monotonic() - started, retry_after)
+    if status == "503" and retry_after and retry_after.isdigit():
+        return float(retry_after)
+    return 0.0
 
 
-async def closed_loop(session, url, body, results, concurrency: int, deadline: float) -> None:
+async def closed_loop(
+    session, url, body, results, concurrency: int, deadline: float, obey_retry_after: bool = False
+) -> None:
     async def client() -> None:
         while time.monotonic() < deadline:
-            await send_one(session, url, body, results)
+            pause = await send_one(session, url, body, results)
+            if obey_retry_after and pause:
+                await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
 
     await asyncio.gather(*(client() for _ in range(concurrency)))
 
@@ -206,7 +215,15 @@ async def run(args: argparse.Namespace, images: list[bytes]) -> dict[str, object
                     session, args.url, body, results, args.rate, args.concurrency, deadline
                 )
             else:
-                await closed_loop(session, args.url, body, results, args.concurrency, deadline)
+                await closed_loop(
+                    session,
+                    args.url,
+                    body,
+                    results,
+                    args.concurrency,
+                    deadline,
+                    getattr(args, "obey_retry_after", False),
+                )
         finally:
             results.finished = time.monotonic()
             reporter.cancel()
@@ -261,6 +278,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--field", default="file", help="multipart field name")
     parser.add_argument("--timeout", type=float, default=60, help="per-request timeout, s")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--obey-retry-after",
+        action="store_true",
+        help="closed loop: after a 503 with Retry-After a client waits that long, as a "
+        "well-behaved client does (by default it sends its next request at once)",
+    )
     parser.add_argument(
         "--raw",
         action="store_true",

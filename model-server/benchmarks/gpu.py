@@ -176,12 +176,15 @@ def serve_levels(name: str, command: list[str], args: argparse.Namespace) -> dic
         process = psutil.Process(proc.pid)
         for level in args.levels:
             profile = Profile(process, url) if name == "server" else None
+            # Clients told to retry later do so: 1024 clients that resend a refused request
+            # at once would measure a storm of 503s, not the server.
             result = loadtest_from(
                 clients_for(level, args),
                 url,
                 concurrency=level,
                 duration=args.duration,
                 warmup=args.warmup,
+                obey_retry_after=True,
             )
             if profile:
                 result["profile"] = profile.finish(decode_threads)

@@ -115,6 +115,7 @@ def loadtest(
     rate: float | None = None,
     images: list[str] | None = None,
     raw: bool = False,
+    obey_retry_after: bool = False,
     quiet: bool = True,
 ) -> dict:
     """One run of `python -m tools loadtest` against url/predict; its JSON summary."""
@@ -138,6 +139,8 @@ def loadtest(
             command += ["--rate", str(rate)]
         if raw:
             command.append("--raw")
+        if obey_retry_after:
+            command.append("--obey-retry-after")
         for image in images or []:
             command += ["--image", str(image)]
         subprocess.run(

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from model_server.admission import Admission, AdmissionMiddleware
-from model_server.batcher import Batcher
+from model_server.batcher import Batcher, Forecast
 from model_server.errors import QueueFull, QueueWaitTooLong
 from model_server.service_time import ServiceTime
 
@@ -43,13 +43,13 @@ async def admit(middleware: AdmissionMiddleware, route: HeldRoute) -> asyncio.Ta
     return task
 
 
-def no_wait(in_hand: int) -> float:
-    return 0.0
+def no_wait(in_hand: int) -> Forecast:
+    return Forecast(wait_s=0.0, batches_ahead=0)
 
 
 async def test_past_the_limit_the_body_is_never_read_and_the_queue_is_full():
     route = HeldRoute()
-    admission = Admission(limit=1, max_wait_s=1.0, predicted_wait=no_wait)
+    admission = Admission(limit=1, max_wait_s=1.0, forecast=no_wait)
     middleware = AdmissionMiddleware(route, admission, paths=frozenset({"/predict"}))
     first = await admit(middleware, route)
     with pytest.raises(QueueFull) as refused:
@@ -63,10 +63,15 @@ async def test_past_the_limit_the_body_is_never_read_and_the_queue_is_full():
     assert route.body_reads == 2
 
 
+def one_batch_each(in_hand: int) -> Forecast:
+    """Batches of one image, 0.4 s each, the model idle: each request in hand is a batch."""
+    return Forecast(wait_s=0.4 * in_hand, batches_ahead=in_hand)
+
+
 async def test_a_request_predicted_to_wait_too_long_is_refused_unread_with_that_wait():
     # Each request in hand adds 0.4 s of predicted wait; at most 1 s is allowed.
     route = HeldRoute()
-    admission = Admission(limit=100, max_wait_s=1.0, predicted_wait=lambda n: 0.4 * n)
+    admission = Admission(limit=100, max_wait_s=1.0, forecast=one_batch_each)
     middleware = AdmissionMiddleware(route, admission, paths=frozenset({"/predict"}))
     admitted = [await admit(middleware, route) for _ in range(3)]  # waits 0, 0.4, 0.8
     with pytest.raises(QueueWaitTooLong) as refused:
@@ -89,7 +94,7 @@ async def test_admission_follows_the_batchers_measured_batch_time():
     batcher: Batcher[int, int] = Batcher(
         list, max_batch_size=2, max_wait_s=0, max_queue_size=64, service_time=estimate
     )
-    admission = Admission(limit=100, max_wait_s=1.5, predicted_wait=batcher.predicted_wait)
+    admission = Admission(limit=100, max_wait_s=1.5, forecast=batcher.forecast)
     for in_hand, admitted in [(0, True), (1, True), (2, True), (3, True), (4, False)]:
         admission.active = in_hand
         assert (admission.refusal() is None) is admitted, in_hand
@@ -103,6 +108,25 @@ async def test_other_paths_are_not_counted():
     async def app(scope, receive, send):
         await asyncio.sleep(0)
 
-    admission = Admission(limit=0, max_wait_s=0.0, predicted_wait=lambda n: 99.0)
+    admission = Admission(limit=0, max_wait_s=0.0, forecast=one_batch_each)
     middleware = AdmissionMiddleware(app, admission, paths=frozenset({"/predict"}))
     await middleware({"type": "http", "path": "/health"}, None, None)
+
+
+async def test_a_request_that_joins_the_next_batch_is_never_refused_for_time():
+    # Batches of 8 take 5 s and the limit is 1 s: refusing the requests that would start with
+    # the next batch would leave the model without work; only those behind a full batch wait
+    # longer than needed.
+    estimate = ServiceTime()
+    estimate.observe(8, 5.0)
+    batcher: Batcher[int, int] = Batcher(
+        list, max_batch_size=8, max_wait_s=0, max_queue_size=64, service_time=estimate
+    )
+    admission = Admission(limit=100, max_wait_s=1.0, forecast=batcher.forecast)
+    for in_hand in range(8):
+        admission.active = in_hand
+        assert admission.refusal() is None, in_hand
+    admission.active = 8
+    refusal = admission.refusal()
+    assert isinstance(refusal, QueueWaitTooLong)
+    assert refusal.headers == {"Retry-After": "5"}

@@ -10,13 +10,14 @@ from images import jpeg
 
 from model_server import app as app_module
 from model_server.app import ServerState, create_app
+from model_server.batcher import Forecast
 from model_server.config import Settings
 from model_server.errors import InferenceFailed
 
 
 class FailingBatcher:
-    def predicted_wait(self, in_hand):
-        return 0.0
+    def forecast(self, in_hand):
+        return Forecast(wait_s=0.0, batches_ahead=0)
 
     def arriving(self):
         return contextlib.nullcontext()

@@ -144,8 +144,8 @@ def test_per_device_defaults_small_batches_on_a_cpu_and_the_gpu_path_on_cuda():
 
 
 def test_the_queue_delay_limit_defaults_to_a_share_of_the_deadline():
-    assert resolve(Settings(request_timeout_seconds=30), cuda=False).max_queue_delay_s == 1.0
-    assert resolve(Settings(request_timeout_seconds=15), cuda=False).max_queue_delay_s == 0.5
+    assert resolve(Settings(request_timeout_seconds=30), cuda=False).max_queue_delay_s == 0.5
+    assert resolve(Settings(request_timeout_seconds=60), cuda=False).max_queue_delay_s == 1.0
     explicit = Settings(request_timeout_seconds=30, max_queue_delay_ms=250)
     assert resolve(explicit, cuda=False).max_queue_delay_s == 0.25
 

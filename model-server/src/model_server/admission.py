@@ -7,8 +7,11 @@ queue, and every request admitted waits behind all the others. So each upload is
 arrives, by two rules:
 
 - time: the work already in hand (queued, being decoded or run) would keep it waiting longer
-  than MAX_QUEUE_DELAY_MS, predicted from the measured batch times (Batcher.predicted_wait):
-  503 queue_wait_too_long, with Retry-After set to that predicted wait;
+  than MAX_QUEUE_DELAY_MS, predicted from the measured batch times (Batcher.forecast):
+  503 queue_wait_too_long, with Retry-After set to that predicted wait. A request that would
+  join the next batch is never refused for time: it waits only for the batch running now,
+  which no refusal shortens, and refusing it would leave the model short of work when the
+  limit is below one batch time (a slow CPU, a busy machine);
 - count: more uploads are in hand than the queue, one batch and the decode threads can hold
   (a bound on memory whatever the estimate says): 503 queue_full.
 
@@ -22,20 +25,19 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .batcher import Forecast
 from .errors import ApiError, QueueFull, QueueWaitTooLong, retry_after
 
 
 class Admission:
     """Counts the uploads in hand and decides whether to take one more."""
 
-    def __init__(
-        self, limit: int, max_wait_s: float, predicted_wait: Callable[[int], float]
-    ) -> None:
-        """`predicted_wait(in_hand)`: seconds a new request would wait for its batch when
-        `in_hand` uploads are already in the server."""
+    def __init__(self, limit: int, max_wait_s: float, forecast: Callable[[int], Forecast]) -> None:
+        """`forecast(in_hand)`: when a new request's batch would start, with `in_hand`
+        uploads already in the server."""
         self.limit = limit
         self.max_wait_s = max_wait_s
-        self.predicted_wait = predicted_wait
+        self.forecast = forecast
         self.active = 0
 
     def refusal(self) -> ApiError | None:
@@ -45,12 +47,12 @@ class Admission:
                 f"the server is full ({self.active} requests in hand); retry later",
                 headers={"Retry-After": "1"},
             )
-        wait = self.predicted_wait(self.active)
-        if wait > self.max_wait_s:
+        forecast = self.forecast(self.active)
+        if forecast.batches_ahead and forecast.wait_s > self.max_wait_s:
             return QueueWaitTooLong(
-                f"the work in hand would keep this request waiting about {wait:.2f}s, over "
-                f"the limit of {self.max_wait_s:g}s; retry later",
-                headers=retry_after(wait),
+                f"the work in hand would keep this request waiting about "
+                f"{forecast.wait_s:.2f}s, over the limit of {self.max_wait_s:g}s; retry later",
+                headers=retry_after(forecast.wait_s),
             )
         return None
 

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 
 from . import metrics
 from .admission import Admission, AdmissionMiddleware
-from .batcher import Batcher, model_worker
+from .batcher import Batcher, Forecast, model_worker
 from .config import MAX_TOP_K, Settings, Tuning, resolve
 from .errors import FRAMEWORK_REASONS, ApiError, DeadlineExceeded, NotReady
 from .http_metrics import HttpMetricsMiddleware
@@ -105,8 +105,8 @@ def create_app(
     admission = Admission(
         limit=settings.max_queue_size + tuning.max_batch_size + settings.decode_threads,
         max_wait_s=tuning.max_queue_delay_s,
-        predicted_wait=lambda in_hand: (
-            state.batcher.predicted_wait(in_hand) if state.batcher is not None else 0.0
+        forecast=lambda in_hand: (
+            state.batcher.forecast(in_hand) if state.batcher is not None else Forecast(0.0, 0)
         ),
     )
 

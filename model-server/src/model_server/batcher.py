@@ -38,6 +38,14 @@ In = TypeVar("In")
 Out = TypeVar("Out")
 
 
+@dataclass(frozen=True)
+class Forecast:
+    """When a new request's batch would start."""
+
+    wait_s: float  # seconds until then: the running batch's rest and the full batches ahead
+    batches_ahead: int  # full batches that run before the one it joins
+
+
 @dataclass(eq=False)  # identity, so that items can be kept in a set
 class _Item(Generic[In, Out]):
     payload: In
@@ -128,14 +136,19 @@ class Batcher(Generic[In, Out]):
         finally:
             self._arriving -= 1
 
-    def predicted_wait(self, in_hand: int) -> float:
-        """Seconds a request arriving now would wait before its batch starts, when `in_hand`
-        requests are already in the server (being read, decoded, queued or run)."""
+    def forecast(self, in_hand: int) -> Forecast:
+        """What a request arriving now can expect, when `in_hand` requests are already in
+        the server (being read, decoded, queued or run)."""
         ahead = max(0, in_hand - self._running_size)
         full_batches_ahead = ahead // self.max_batch_size
-        return self._running_remaining() + full_batches_ahead * self.service_time.batch_seconds(
+        wait = self._running_remaining() + full_batches_ahead * self.service_time.batch_seconds(
             self.max_batch_size
         )
+        return Forecast(wait_s=wait, batches_ahead=full_batches_ahead)
+
+    def predicted_wait(self, in_hand: int) -> float:
+        """Seconds a request arriving now would wait before its batch starts."""
+        return self.forecast(in_hand).wait_s
 
     def _running_remaining(self) -> float:
         """Expected seconds until the batch on the model now is done (0 when idle)."""

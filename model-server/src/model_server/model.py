@@ -140,6 +140,10 @@ class Classifier:
         previous_copy = self._staging_free[slot]
         if previous_copy is not None:
             previous_copy.synchronize()  # the copy that last read this buffer is done
+        if len(crops) > len(self._staging[slot]):  # a caller past max_batch_size (benchmarks)
+            self._staging[slot] = torch.empty(
+                (len(crops), CROP_SIZE, CROP_SIZE, 3), dtype=torch.uint8
+            ).pin_memory()
         host = self._staging[slot][: len(crops)]
         np.stack(crops, out=host.numpy())
         into.copy_(host, non_blocking=True)
