@@ -86,15 +86,22 @@ async def test_a_request_predicted_to_wait_too_long_is_refused_unread_with_that_
     assert route.body_reads == 4
 
 
+def admission_over_a_batcher(
+    batch_size: int, batch_seconds: float, max_wait_s: float
+) -> tuple[Admission, ServiceTime]:
+    """Admission in front of an idle batcher whose batches are known to take batch_seconds."""
+    estimate = ServiceTime()
+    estimate.observe(batch_size, batch_seconds)
+    batcher: Batcher[int, int] = Batcher(
+        list, max_batch_size=batch_size, max_wait_s=0, max_queue_size=64, service_time=estimate
+    )
+    return Admission(limit=100, max_wait_s=max_wait_s, forecast=batcher.forecast), estimate
+
+
 async def test_admission_follows_the_batchers_measured_batch_time():
     # A model known to take 1 s per batch of 2, and a 1.5 s limit: the next batch plus one
     # full batch ahead fit (up to 3 in hand), a second full batch ahead does not.
-    estimate = ServiceTime()
-    estimate.observe(2, 1.0)
-    batcher: Batcher[int, int] = Batcher(
-        list, max_batch_size=2, max_wait_s=0, max_queue_size=64, service_time=estimate
-    )
-    admission = Admission(limit=100, max_wait_s=1.5, forecast=batcher.forecast)
+    admission, estimate = admission_over_a_batcher(2, 1.0, max_wait_s=1.5)
     for in_hand, admitted in [(0, True), (1, True), (2, True), (3, True), (4, False)]:
         admission.active = in_hand
         assert (admission.refusal() is None) is admitted, in_hand
@@ -117,12 +124,7 @@ async def test_a_request_that_joins_the_next_batch_is_never_refused_for_time():
     # Batches of 8 take 5 s and the limit is 1 s: refusing the requests that would start with
     # the next batch would leave the model without work; only those behind a full batch wait
     # longer than needed.
-    estimate = ServiceTime()
-    estimate.observe(8, 5.0)
-    batcher: Batcher[int, int] = Batcher(
-        list, max_batch_size=8, max_wait_s=0, max_queue_size=64, service_time=estimate
-    )
-    admission = Admission(limit=100, max_wait_s=1.0, forecast=batcher.forecast)
+    admission, _ = admission_over_a_batcher(8, 5.0, max_wait_s=1.0)
     for in_hand in range(8):
         admission.active = in_hand
         assert admission.refusal() is None, in_hand
