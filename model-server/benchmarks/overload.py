@@ -52,9 +52,11 @@ def closed_loop(command: list[str], cwd: Path, args: argparse.Namespace) -> dict
 def overload(args: argparse.Namespace) -> dict[str, dict]:
     proc, url = start(BATCHED, "random")
     try:
+        before = batch_stats(url)
         capacity = loadtest(
             url, concurrency=args.concurrency, duration=args.duration, warmup=args.warmup
         )
+        capacity["mean_batch_size"] = mean_batch(before, batch_stats(url))
         rate = args.factor * capacity["throughput_rps"]
         before = batch_stats(url)
         # In flight is bounded by the server, not the client: no arrival is dropped here.

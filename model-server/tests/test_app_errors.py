@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from fastapi.testclient import TestClient
 from images import jpeg
@@ -18,9 +17,6 @@ from model_server.errors import InferenceFailed
 class FailingBatcher:
     def forecast(self, in_hand):
         return Forecast(wait_s=0.0, batches_ahead=0)
-
-    def arriving(self):
-        return contextlib.nullcontext()
 
     def enqueue(self, payload, deadline):
         answer = asyncio.get_running_loop().create_future()

@@ -85,13 +85,13 @@ async def test_a_lone_item_runs_at_once_when_nothing_else_is_on_its_way():
     await batcher.stop(timeout_s=1)
 
 
-async def test_a_batch_waits_for_a_request_still_being_decoded_and_takes_it_along():
+async def test_a_batch_waits_for_a_request_still_on_its_way_and_takes_it_along():
     model = FakeModel()
-    batcher = make_batcher(model, max_batch_size=8, max_wait_s=30.0)
-    with batcher.arriving():  # the route wraps its decode step like this
-        first = batcher.enqueue(1)
-        await wait_until(batcher._queue.empty)  # the batcher took item 1 and waits for more
-        second = batcher.enqueue(2)
+    in_hand = 2  # two requests in the server: one queued below, one still being decoded
+    batcher = make_batcher(model, max_batch_size=8, max_wait_s=30.0, in_hand=lambda: in_hand)
+    first = batcher.enqueue(1)
+    await wait_until(batcher._queue.empty)  # the batcher took item 1 and waits for more
+    second = batcher.enqueue(2)
     assert await asyncio.wait_for(asyncio.gather(first, second), timeout=10) == [2, 4]
     assert model.batches == [[1, 2]]
     await batcher.stop(timeout_s=1)
@@ -99,9 +99,9 @@ async def test_a_batch_waits_for_a_request_still_being_decoded_and_takes_it_alon
 
 async def test_a_request_that_never_arrives_holds_the_batch_at_most_max_wait():
     model = FakeModel()
-    batcher = make_batcher(model, max_batch_size=8, max_wait_s=0.05)
-    with batcher.arriving():  # e.g. a decode that ends in a 400
-        assert await asyncio.wait_for(batcher.submit(3), timeout=10) == 6
+    # One more request in the server than queued: e.g. a decode that ends in a 400.
+    batcher = make_batcher(model, max_batch_size=8, max_wait_s=0.05, in_hand=lambda: 2)
+    assert await asyncio.wait_for(batcher.submit(3), timeout=10) == 6
     assert model.batches == [[3]]
     await batcher.stop(timeout_s=1)
 

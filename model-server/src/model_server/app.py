@@ -180,15 +180,14 @@ def create_app(
         with metrics.INFLIGHT.track_inprogress():
             try:
                 async with asyncio.timeout(settings.request_timeout_seconds):
-                    with batcher.arriving():  # a batch forming now may wait for this one
-                        payload = await loop.run_in_executor(
-                            decode_pool,
-                            preprocess_upload,
-                            data,
-                            settings.max_image_pixels,
-                            tuning.jpeg_on_device,
-                        )
-                        answer = batcher.enqueue(payload, deadline)
+                    payload = await loop.run_in_executor(
+                        decode_pool,
+                        preprocess_upload,
+                        data,
+                        settings.max_image_pixels,
+                        tuning.jpeg_on_device,
+                    )
+                    answer = batcher.enqueue(payload, deadline)
                     prediction = await _unless_client_leaves(request, answer)
             except TimeoutError:
                 raise DeadlineExceeded(
@@ -278,6 +277,7 @@ async def _load_model(
         service_time=service_time,
         worker=worker,
         on_fatal=on_fatal,
+        in_hand=lambda: admission.active,
     )
     batcher.start()
     state.classifier, state.batcher = classifier, batcher

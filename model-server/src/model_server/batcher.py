@@ -2,8 +2,9 @@
 
 Requests wait in an asyncio queue. The batching loop takes the oldest one, then keeps taking
 until the batch holds `max_batch_size` items, the oldest item has waited `max_wait_s`, or no
-other request is on its way (none queued, none being decoded): so a lone request runs at
-once, and under load batches fill up by themselves while the model is busy.
+other request is on its way (none queued, none in the server still uploading or decoding):
+so a lone request runs at once, and under load batches fill up by themselves while the
+model is busy.
 
 A batch goes through two stages: `prepare_batch` (assemble the model input: stack, copy to
 the device, decode on the device) and `run_batch` (the model). With `pipeline`, the next
@@ -19,11 +20,10 @@ whose caller stopped waiting (client gone, deadline passed): their futures are c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -75,13 +75,16 @@ class Batcher(Generic[In, Out]):
         worker: ThreadPoolExecutor | None = None,
         on_fatal: Callable[[], None] = lambda: None,
         max_consecutive_failures: int = 3,
+        in_hand: Callable[[], int] = lambda: 0,
     ) -> None:
         """`prepare_batch(payloads)` returns the model input; `run_batch(model_input)` returns
         one result per payload, in order; a result that is an Exception fails only its own
         request. `worker`: the single thread that owns the model (pass the one that loaded
         it, so per-thread CUDA state is warm). `on_fatal`: called when the batcher cannot go
         on (its loop died, or `max_consecutive_failures` batches failed in a row, as after a
-        GPU fault), so that the process exits and Kubernetes replaces it."""
+        GPU fault), so that the process exits and Kubernetes replaces it. `in_hand()`: the
+        requests in the server, queued here or not yet (uploading, decoding); those not yet
+        queued are the company a batch may wait for."""
         self._run_batch = run_batch
         self._prepare_batch = prepare_batch
         self.pipeline = pipeline
@@ -104,7 +107,7 @@ class Batcher(Generic[In, Out]):
         self._failures = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
-        self._arriving = 0  # requests being decoded that will be submitted next
+        self._in_hand = in_hand
         self._waiting: set[_Item[In, Out]] = set()  # submitted, caller still waiting
         self._running_size = 0
         self._running_since = 0.0
@@ -125,16 +128,6 @@ class Batcher(Generic[In, Out]):
     def pending(self) -> int:
         """Items whose caller still waits for an answer (queued, being prepared or run)."""
         return len(self._waiting)
-
-    @contextlib.contextmanager
-    def arriving(self) -> Iterator[None]:
-        """Wrap the work (decoding) that precedes a submit(): while any is under way, a
-        batch may wait up to max_wait_s for it; when none is, a batch starts at once."""
-        self._arriving += 1
-        try:
-            yield
-        finally:
-            self._arriving -= 1
 
     def forecast(self, in_hand: int) -> Forecast:
         """What a request arriving now can expect, when `in_hand` requests are already in
@@ -240,7 +233,8 @@ class Batcher(Generic[In, Out]):
                 batch.append(self._queue.get_nowait())
                 continue
             remaining = deadline - time.monotonic()
-            if self._arriving == 0 or remaining <= 0:
+            on_their_way = self._in_hand() - len(self._waiting)
+            if on_their_way <= 0 or remaining <= 0:
                 break  # nobody else is coming, or the oldest has waited long enough
             try:
                 batch.append(await asyncio.wait_for(self._queue.get(), remaining))
