@@ -245,7 +245,7 @@ async def test_a_dead_batching_loop_calls_on_fatal():
     async def crash() -> None:
         raise RuntimeError("bug in the loop")
 
-    batcher._feed = crash  # the loop itself fails, whatever the reason
+    batcher._collect = crash  # the loop itself fails, whatever the reason
     batcher.start()
     await asyncio.sleep(0.01)
     assert fatal == [True]

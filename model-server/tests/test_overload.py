@@ -20,7 +20,10 @@ def post_image(url: str, seed: int = 0) -> httpx.Response:
 
 def test_a_full_queue_sheds_load_with_503_and_retry_after(start_server):
     # One image per batch and room for one more in the queue: 24 at once must overflow it.
-    server = start_server(MAX_BATCH_SIZE="1", MAX_QUEUE_SIZE="1").wait_ready()
+    # (The queue-delay limit is set out of the way: this is about the count bound.)
+    server = start_server(
+        MAX_BATCH_SIZE="1", MAX_QUEUE_SIZE="1", MAX_QUEUE_DELAY_MS="60000"
+    ).wait_ready()
     with ThreadPoolExecutor(24) as pool:
         responses = list(pool.map(lambda seed: post_image(server.url, seed), range(24)))
     statuses = [r.status_code for r in responses]
@@ -87,7 +90,10 @@ def raw_predict_request(port: int, image: bytes) -> bytes:
 
 
 def test_a_client_that_disconnects_while_queued_is_dropped_and_counted(start_server):
-    server = start_server(MAX_BATCH_SIZE="1", MAX_QUEUE_SIZE="64").wait_ready()
+    # A backlog that admission by time would refuse; here it must queue.
+    server = start_server(
+        MAX_BATCH_SIZE="1", MAX_QUEUE_SIZE="64", MAX_QUEUE_DELAY_MS="60000"
+    ).wait_ready()
     with ThreadPoolExecutor(8) as pool:
         busy = [pool.submit(post_image, server.url, seed) for seed in range(8)]
         time.sleep(0.2)  # the model is busy with a backlog now

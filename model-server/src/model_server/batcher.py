@@ -11,7 +11,7 @@ the device, decode on the device) and `run_batch` (the model). With `pipeline`, 
 batch is collected and prepared on a feeder thread while the current one runs on the model
 thread; without it, the model thread does both, one batch at a time.
 
-Every batch's duration feeds a `ServiceTime` estimate, from which `predicted_wait` tells
+Every batch's duration feeds a `ServiceTime` estimate, from which `forecast` tells
 admission control how long a new request would queue. Items whose deadline cannot be met
 any more are dropped before they reach the model (DeadlineUnreachable), and so are items
 whose caller stopped waiting (client gone, deadline passed): their futures are cancelled.
@@ -92,10 +92,8 @@ class Batcher(Generic[In, Out]):
         self.max_wait_s = max_wait_s
         self.service_time = service_time or ServiceTime()
         self._queue: asyncio.Queue[_Item[In, Out]] = asyncio.Queue(maxsize=max_queue_size)
-        # Hands a prepared batch to the model stage; join() returns once the model took it.
+        # With a pipeline: hands a prepared batch to the model; join() returns once it is taken.
         self._handoff: asyncio.Queue[_Prepared[In, Out]] = asyncio.Queue(maxsize=1)
-        self._model_idle = asyncio.Event()
-        self._model_idle.set()
         self._worker = worker or model_worker()
         self._feeder = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-feeder")
@@ -114,7 +112,12 @@ class Batcher(Generic[In, Out]):
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        for name, body in (("batch-feeder", self._feed), ("batch-runner", self._run_loop)):
+        loops = (
+            [("batch-feeder", self._feed), ("batch-runner", self._run_loop)]
+            if self.pipeline
+            else [("batcher", self._serial_loop)]
+        )
+        for name, body in loops:
             task = loop.create_task(body(), name=name)
             task.add_done_callback(self._loop_ended)
             self._tasks.append(task)
@@ -201,13 +204,19 @@ class Batcher(Generic[In, Out]):
         if self._feeder is not self._worker:
             self._feeder.shutdown(wait=False)
 
+    async def _serial_loop(self) -> None:
+        """Without a pipeline: collect a batch, prepare and run it on the model thread in one
+        go, answer; then the next."""
+        while True:
+            batch = self._runnable(await self._collect())
+            if batch:
+                await self._run(batch)
+
     async def _feed(self) -> None:
-        """Collect the next batch, drop what cannot or need not run, prepare it, hand it
-        over. Without a pipeline, only while the model is idle."""
+        """With a pipeline: collect the next batch and prepare it on the feeder thread while
+        the model runs the current one, then hand it over and collect the one after."""
         loop = asyncio.get_running_loop()
         while True:
-            if not self.pipeline:
-                await self._model_idle.wait()
             batch = self._runnable(await self._collect())
             if not batch:
                 continue
@@ -222,7 +231,13 @@ class Batcher(Generic[In, Out]):
             finally:
                 metrics.PREPARE.observe(time.monotonic() - started)
             await self._handoff.put(_Prepared(batch, model_input, time.monotonic() - started))
-            await self._handoff.join()
+            await self._handoff.join()  # returns once the model took it
+
+    async def _run_loop(self) -> None:
+        while True:
+            prepared = await self._handoff.get()
+            self._handoff.task_done()
+            await self._run(prepared.items, prepared)
 
     async def _collect(self) -> list[_Item[In, Out]]:
         first = await self._queue.get()
@@ -261,41 +276,40 @@ class Batcher(Generic[In, Out]):
             )
         return [item for item in live if item.deadline >= finish]
 
-    async def _run_loop(self) -> None:
-        while True:
-            prepared = await self._handoff.get()
-            self._model_idle.clear()
-            self._running_size, self._running_since = len(prepared.items), time.monotonic()
-            self._handoff.task_done()
-            try:
-                await self._run(prepared)
-            finally:
-                self._running_size = 0
-                self._model_idle.set()
-
-    async def _run(self, prepared: _Prepared[In, Out]) -> None:
-        batch = prepared.items
+    async def _run(
+        self, batch: list[_Item[In, Out]], prepared: _Prepared[In, Out] | None = None
+    ) -> None:
+        """Run one batch on the model thread, prepared there first unless `prepared`, and
+        answer its callers."""
         if all(item.future.done() for item in batch):
             return  # every caller left while the batch waited for the model
         loop = asyncio.get_running_loop()
         started = time.monotonic()
+        self._running_size, self._running_since = len(batch), started
         for item in batch:
             metrics.QUEUE_WAIT.observe(started - item.enqueued_at)
         metrics.BATCH_SIZE.observe(len(batch))
         try:
-            results = await loop.run_in_executor(
-                self._worker, self._run_batch, prepared.model_input
-            )
+            if prepared is None:
+                payloads = [item.payload for item in batch]
+                results, prepare_s, run_s = await loop.run_in_executor(
+                    self._worker, self._prepare_and_run, payloads
+                )
+                metrics.PREPARE.observe(prepare_s)
+                held_s = prepare_s + run_s  # the model thread does both, in turn
+            else:
+                results = await loop.run_in_executor(
+                    self._worker, self._run_batch, prepared.model_input
+                )
+                run_s = time.monotonic() - started
+                held_s = max(run_s, prepared.prepare_s)  # the two stages overlap
+            metrics.COMPUTE.observe(run_s)
             answers = list(zip(batch, results, strict=True))
         except Exception as exc:
             self._failed(batch, exc)
             return
         finally:
-            metrics.COMPUTE.observe(time.monotonic() - started)
-        run_s = time.monotonic() - started
-        # The time one batch holds the server: both stages in turn, or the slower of the two
-        # when they overlap.
-        held_s = max(run_s, prepared.prepare_s) if self.pipeline else run_s + prepared.prepare_s
+            self._running_size = 0
         self.service_time.observe(len(batch), held_s)
         self._failures = 0
         for item, result in answers:
@@ -305,6 +319,15 @@ class Batcher(Generic[In, Out]):
                 item.future.set_exception(result)
             else:
                 item.future.set_result(result)
+
+    def _prepare_and_run(
+        self, payloads: list[In]
+    ) -> tuple[Sequence[Out | Exception], float, float]:
+        """On the model thread: (results, seconds preparing, seconds running)."""
+        started = time.monotonic()
+        model_input = self._prepare_batch(payloads)
+        prepared = time.monotonic()
+        return self._run_batch(model_input), prepared - started, time.monotonic() - prepared
 
     def _failed(self, batch: list[_Item[In, Out]], exc: Exception) -> None:
         log.error("a batch of %d failed", len(batch), exc_info=exc)
