@@ -5,8 +5,9 @@
 2. Open loop at --factor (4) x C arrivals per second for --duration seconds, whatever the
    answers do: the goodput, the p99 of the answered requests, and what was shed, how
    (503 + Retry-After) and how fast.
-3. With --baseline-python (the venv of another checkout, e.g. main's), step 1 against that
-   checkout's server first, in the same session, to compare the throughput.
+3. With --baseline-python (the venv of another checkout, e.g. main's), steps 1 and 2 against
+   that checkout's server first, in the same session: the throughput to compare, and how
+   that server behaved under the same overload.
 
     python model-server/benchmarks/overload.py --duration 60 --json results/overload.json
     python model-server/benchmarks/overload.py --baseline-python ../main/.venv/bin/python
@@ -28,7 +29,7 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
-from harness import BATCHED, batch_stats, loadtest, mean_batch, start, stop
+from harness import BATCHED, REPO, batch_stats, loadtest, mean_batch, start, stop
 
 GOODPUT_SHARE = 0.8
 P99_FACTOR = 3.0
@@ -36,21 +37,9 @@ SHED_P99_MS = 50.0
 BASELINE_SHARE = 0.95
 
 
-def closed_loop(command: list[str], cwd: Path, args: argparse.Namespace) -> dict:
+def measure(command: list[str], cwd: Path, args: argparse.Namespace) -> dict[str, dict]:
+    """Steps 1 and 2 against one server: its capacity, then the open loop at factor x that."""
     proc, url = start(command, "random", cwd=cwd)
-    try:
-        before = batch_stats(url)
-        result = loadtest(
-            url, concurrency=args.concurrency, duration=args.duration, warmup=args.warmup
-        )
-        result["mean_batch_size"] = mean_batch(before, batch_stats(url))
-    finally:
-        stop(proc)
-    return result
-
-
-def overload(args: argparse.Namespace) -> dict[str, dict]:
-    proc, url = start(BATCHED, "random")
     try:
         before = batch_stats(url)
         capacity = loadtest(
@@ -125,19 +114,18 @@ def main() -> int:
     if args.baseline_python:
         # That checkout's root: the venv lives in it (<root>/.venv/bin/python).
         root = Path(os.path.abspath(args.baseline_python)).parents[2]
-        runs["baseline"] = closed_loop(
-            [str(args.baseline_python), "-m", "model_server"], root, args
-        )
-    runs.update(overload(args))
+        baseline = measure([str(args.baseline_python), "-m", "model_server"], root, args)
+        runs["baseline"], runs["baseline overload"] = baseline["capacity"], baseline["overload"]
+    runs.update(measure(BATCHED, REPO, args))
 
     print(
-        f"\n{'run':10s} {'offered':>9s} {'ok/s':>7s} {'p50 ms':>8s} {'p99 ms':>8s} "
+        f"\n{'run':17s} {'offered':>9s} {'ok/s':>7s} {'p50 ms':>8s} {'p99 ms':>8s} "
         f"{'shed':>5s} {'shed p99 ms':>11s} {'batch':>6s}"
     )
     for name, run in runs.items():
         offered = f"{run['rate']:.1f}/s" if run["rate"] else f"c={run['concurrency']}"
         print(
-            f"{name:10s} {offered:>9s} {run['throughput_rps']:7.2f} "
+            f"{name:17s} {offered:>9s} {run['throughput_rps']:7.2f} "
             f"{run['latency_ms']['p50'] or 0:8.0f} {run['latency_ms']['p99'] or 0:8.0f} "
             f"{run['shed']['count']:5d} {run['shed']['latency_ms']['p99'] or 0:11.1f} "
             f"{run.get('mean_batch_size') or '-':>6}"
