@@ -93,6 +93,18 @@ def scrape(url: str) -> dict[str, float]:
     return values
 
 
+def rejections(url: str) -> Counter[str]:
+    """inference_requests_rejected_total by reason, so far."""
+    response = httpx.get(f"{url}/metrics", timeout=5)
+    counts: Counter[str] = Counter()
+    if response.status_code == 200:
+        for family in text_string_to_metric_families(response.text):
+            for s in family.samples:
+                if s.name == "inference_requests_rejected_total":
+                    counts[s.labels["reason"]] += int(s.value)
+    return counts
+
+
 def batch_stats(url: str) -> tuple[float, float]:
     """(batches, images) so far, from inference_batch_size; (0, 0) for the baseline."""
     values = scrape(url)

@@ -29,7 +29,7 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
-from harness import BATCHED, REPO, batch_stats, loadtest, mean_batch, start, stop
+from harness import BATCHED, REPO, batch_stats, loadtest, mean_batch, rejections, start, stop
 
 GOODPUT_SHARE = 0.8
 P99_FACTOR = 3.0
@@ -47,10 +47,11 @@ def measure(command: list[str], cwd: Path, args: argparse.Namespace) -> dict[str
         )
         capacity["mean_batch_size"] = mean_batch(before, batch_stats(url))
         rate = args.factor * capacity["throughput_rps"]
-        before = batch_stats(url)
+        before, refused_before = batch_stats(url), rejections(url)
         # In flight is bounded by the server, not the client: no arrival is dropped here.
         flooded = loadtest(url, concurrency=args.max_inflight, duration=args.duration, rate=rate)
         flooded["mean_batch_size"] = mean_batch(before, batch_stats(url))
+        flooded["rejected_by_reason"] = dict(rejections(url) - refused_before)
     finally:
         stop(proc)
     return {"capacity": capacity, "overload": flooded}
@@ -130,6 +131,9 @@ def main() -> int:
             f"{run['shed']['count']:5d} {run['shed']['latency_ms']['p99'] or 0:11.1f} "
             f"{run.get('mean_batch_size') or '-':>6}"
         )
+    for name, run in runs.items():
+        if run.get("rejected_by_reason"):
+            print(f"{name}: refused by reason {run['rejected_by_reason']}")
     results = checks(runs)
     print()
     for check in results:
