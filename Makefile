@@ -95,9 +95,11 @@ bench: venv ## batched server vs naive baseline under the same load (see docs/be
 		--json results/benchmark.json
 
 OVERLOAD_DURATION ?= 60
+ROUNDS ?= 3
 bench-overload: venv ## 4x overload vs the admission targets [BASELINE=../main/.venv/bin/python]
 	$(PY) model-server/benchmarks/overload.py --duration $(OVERLOAD_DURATION) \
-		$(if $(BASELINE),--baseline-python $(BASELINE)) --json results/overload.json
+		$(if $(BASELINE),--baseline-python $(BASELINE) --rounds $(ROUNDS)) \
+		--json results/overload.json
 
 lock: ## regenerate model-server/requirements.txt from the ranges in its pyproject.toml
 	$(PYTHON) model-server/scripts/lock_requirements.py

@@ -7,7 +7,8 @@
    (503 + Retry-After) and how fast.
 3. With --baseline-python (the venv of another checkout, e.g. main's), steps 1 and 2 against
    that checkout's server first, in the same session: the throughput to compare, and how
-   that server behaved under the same overload.
+   that server behaved under the same overload. With --rounds N, step 1 runs N times for
+   each server, alternating, and their means are compared.
 
     python model-server/benchmarks/overload.py --duration 60 --json results/overload.json
     python model-server/benchmarks/overload.py --baseline-python ../main/.venv/bin/python
@@ -15,8 +16,9 @@
 Targets (printed as PASS/FAIL; the exit status is 1 if any fails): goodput at least 80 % of
 C; p99 of the answered at most 3x the p99 at concurrency 8; every other answer a 503 with
 Retry-After, at p99 within 50 ms; and, with a baseline, C at least 95 % of the baseline's
-(run-to-run noise on the 2-core machine is about 5 %). The server runs with its defaults
-(random weights); the environment passes through (MAX_QUEUE_DELAY_MS=..., for instance).
+(run-to-run noise on the 2-core machine is about 5 %; --rounds 3 evens it out). The server
+runs with its defaults (random weights); the environment passes through
+(MAX_QUEUE_DELAY_MS=..., for instance).
 """
 
 from __future__ import annotations
@@ -35,6 +37,17 @@ GOODPUT_SHARE = 0.8
 P99_FACTOR = 3.0
 SHED_P99_MS = 50.0
 BASELINE_SHARE = 0.95
+
+
+def capacity_only(command: list[str], cwd: Path, args: argparse.Namespace) -> dict:
+    """Step 1 alone against one server (the extra rounds of the throughput comparison)."""
+    proc, url = start(command, "random", cwd=cwd)
+    try:
+        return loadtest(
+            url, concurrency=args.concurrency, duration=args.duration, warmup=args.warmup
+        )
+    finally:
+        stop(proc)
 
 
 def measure(command: list[str], cwd: Path, args: argparse.Namespace) -> dict[str, dict]:
@@ -57,7 +70,11 @@ def measure(command: list[str], cwd: Path, args: argparse.Namespace) -> dict[str
     return {"capacity": capacity, "overload": flooded}
 
 
-def checks(runs: dict[str, dict]) -> list[dict]:
+def mean_capacity(rounds: dict[str, list[dict]], name: str) -> float:
+    return sum(run["throughput_rps"] for run in rounds[name]) / len(rounds[name])
+
+
+def checks(runs: dict[str, dict], rounds: dict[str, list[dict]]) -> list[dict]:
     capacity, flooded = runs["capacity"], runs["overload"]
     not_ok = flooded["requests"] - flooded["ok"]
     shed = flooded["shed"]
@@ -89,12 +106,13 @@ def checks(runs: dict[str, dict]) -> list[dict]:
         ),
     ]
     if "baseline" in runs:
-        ours, theirs = capacity["throughput_rps"], runs["baseline"]["throughput_rps"]
+        ours, theirs = mean_capacity(rounds, "this server"), mean_capacity(rounds, "baseline")
         found.append(
             (
                 f"throughput at capacity >= {BASELINE_SHARE:.0%} of the baseline",
                 ours >= BASELINE_SHARE * theirs,
-                f"{ours:.2f} vs {theirs:.2f} ok/s ({ours / theirs:.2f}x)",
+                f"{ours:.2f} vs {theirs:.2f} ok/s ({ours / theirs:.2f}x), mean of "
+                f"{len(rounds['baseline'])} alternated rounds",
             )
         )
     return [{"check": name, "passed": passed, "measured": text} for name, passed, text in found]
@@ -108,16 +126,27 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=5, help="seconds before step 1")
     parser.add_argument("--max-inflight", type=int, default=2048, help="client cap, open loop")
     parser.add_argument("--baseline-python", type=Path, help="python of another checkout")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="capacity rounds per server, alternated (baseline)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="write all results here")
     args = parser.parse_args()
 
     runs: dict[str, dict] = {}
+    rounds: dict[str, list[dict]] = {"baseline": [], "this server": []}
     if args.baseline_python:
         # That checkout's root: the venv lives in it (<root>/.venv/bin/python).
         root = Path(os.path.abspath(args.baseline_python)).parents[2]
-        baseline = measure([str(args.baseline_python), "-m", "model_server"], root, args)
+        baseline_command = [str(args.baseline_python), "-m", "model_server"]
+        # Alternated, so that a slow minute of the machine does not land on one side only.
+        for _ in range(args.rounds - 1):
+            rounds["baseline"].append(capacity_only(baseline_command, root, args))
+            rounds["this server"].append(capacity_only(BATCHED, REPO, args))
+        baseline = measure(baseline_command, root, args)
         runs["baseline"], runs["baseline overload"] = baseline["capacity"], baseline["overload"]
+        rounds["baseline"].append(baseline["capacity"])
     runs.update(measure(BATCHED, REPO, args))
+    rounds["this server"].append(runs["capacity"])
 
     print(
         f"\n{'run':17s} {'offered':>9s} {'ok/s':>7s} {'p50 ms':>8s} {'p99 ms':>8s} "
@@ -134,7 +163,10 @@ def main() -> int:
     for name, run in runs.items():
         if run.get("rejected_by_reason"):
             print(f"{name}: refused by reason {run['rejected_by_reason']}")
-    results = checks(runs)
+    if args.rounds > 1:
+        for name, done in rounds.items():
+            print(f"{name}: capacity by round {[run['throughput_rps'] for run in done]} ok/s")
+    results = checks(runs, rounds)
     print()
     for check in results:
         print(f"{'PASS' if check['passed'] else 'FAIL'}  {check['check']}: {check['measured']}")
@@ -145,7 +177,7 @@ def main() -> int:
             "cpus": os.cpu_count(),
             "torch": version("torch"),
         }
-        document = {"machine": machine, "runs": runs, "checks": results}
+        document = {"machine": machine, "runs": runs, "rounds": rounds, "checks": results}
         args.json.write_text(json.dumps(document, indent=2) + "\n")
     return 0 if all(check["passed"] for check in results) else 1
 
