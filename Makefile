@@ -21,7 +21,7 @@ help: ## list the commands
 
 # The venv is rebuilt when a requirements file changes. torch comes from the local wheel
 # cache where there is one (pip's find-links), else from PyPI.
-$(VENV)/.installed: requirements-dev.txt model-server/requirements.txt model-server/pyproject.toml
+$(VENV)/.installed: requirements-dev.txt requirements-tools.txt model-server/requirements.txt model-server/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tools import tofu
-from tools.render import REPO, environments
+from tools.render import REPO, environments, load_chart_versions
 
 BOOTSTRAP = tofu.TOFU / "modules" / "argocd-bootstrap"
 ENVS = environments()
@@ -62,10 +62,13 @@ def static_bootstrap_checks() -> None:
     release = resource(main, "helm_release", "argocd")
     assert unquote(release["chart"]) == source["chart"]
     assert unquote(release["repository"]) == source["repoURL"]
-    assert variable_default(BOOTSTRAP, "chart_version") == source["targetRevision"], (
-        "tofu/modules/argocd-bootstrap chart_version != platform/argocd/application.yaml "
-        "targetRevision: the install and the self-managed Argo CD must be the same release"
-    )
+    # The install and the self-managed Argo CD must be the same release in every env.
+    for env in ENVS:
+        pinned = load_chart_versions(REPO, env)[source["chart"]]
+        assert variable_default(BOOTSTRAP, "chart_version") == pinned, (
+            f"tofu/modules/argocd-bootstrap chart_version != data.{source['chart']} of "
+            f"clusters/{env}/chart-versions.yaml: tofu must install the version the env pins"
+        )
     assert release["lifecycle"][0]["ignore_changes"] == "all"
 
 
