@@ -13,7 +13,7 @@ CHART_VALUES_DIR ?= $(abspath ../shared/charts)
 export CRD_SOURCE_DIR CHART_VALUES_DIR
 ENV ?=
 
-.PHONY: help venv serve test lint format render validate diff plan deploy destroy require-env \
+.PHONY: help venv debian-tools serve test lint format render validate diff plan deploy destroy require-env \
 	loadtest bench lock clean
 
 help: ## list the commands
@@ -33,10 +33,24 @@ venv: $(VENV)/.installed ## create .venv with the server, the tools and the test
 	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
+# promtool and amtool (Debian's prometheus and prometheus-alertmanager packages) for the tests
+# of alert rules and Alertmanager routes; installed with apt-get where missing.
+debian-tools: ## install promtool and amtool where they are missing (apt-get, as root or with sudo)
+	@missing=""; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v amtool >/dev/null || missing="$$missing prometheus-alertmanager"; \
+	if [ -n "$$missing" ]; then \
+	  command -v apt-get >/dev/null || { echo "install$$missing (for promtool and amtool) with your package manager" >&2; exit 2; }; \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+	  echo "installing$$missing with apt-get"; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
 serve: venv ## run the model server on this machine (http://localhost:$(PORT)/docs)
 	$(PY) -m model_server
 
-test: venv .venv-checkov/.installed ## install what the tests need and run them all
+test: venv .venv-checkov/.installed debian-tools ## install what the tests need and run them all
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m tools validate
