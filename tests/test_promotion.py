@@ -4,6 +4,7 @@ run, with their refusals."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,19 @@ def test_promote_refuses_an_env_without_the_overlay_to_receive_the_tag(tree_copy
     assert "apps/swin-t/overlays/staging/version.yaml: staging has no such folder" in (
         result.stderr
     )
+
+
+def test_promote_markdown_is_the_pull_request_body_with_both_diffs(tree_copy):
+    git = ["git", "-C", str(tree_copy), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    assert run_tools(tree_copy, "set-image", "dev", SHA).returncode == 0
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "dev runs SHA"], check=True)
+    result = run_tools(tree_copy, "promote", "dev", "prod", "--markdown")
+    assert result.returncode == 0, result.stderr
+    body = result.stdout
+    assert body.startswith("Promotes everything promotable from `dev` to `prod`")
+    assert "prod's Applications sync by hand" in body  # prod's facts: autoSync "false"
+    assert f'+  tag: "{SHA}"' in body
+    assert "| prod | swin-t | +1 / -1 |" in body and f"model-server:{SHA}" in body
+    assert tag(tree_copy, "prod") == SHA

@@ -9,6 +9,7 @@ one reviewed pull request. Everything else in an env stays its own.
 Refuses (exit 2, nothing written) an unknown env, the same env twice, and a FROM that lacks a
 file. Exit 0 when TO was changed or already had everything FROM has. With --rendered, also
 prints `tools diff HEAD`: what changes in the rendered envs compared with the last commit.
+With --markdown, prints the body of the promotion's pull request instead (both diffs).
 """
 
 from __future__ import annotations
@@ -79,6 +80,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also print the rendered difference against HEAD (needs kubectl)",
     )
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print a pull request's body: the files' and the rendered difference",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -92,6 +98,9 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if not args.dry_run:
         apply(args.repo, copies)
+    if args.markdown and not args.dry_run:
+        sys.stdout.write(pull_request_body(args.repo, args.source, args.target, copies))
+        return 0
     verb = "would copy" if args.dry_run else "copied"
     for copy in copies:
         print(f"{verb} {copy.source} -> {copy.target}")
@@ -104,3 +113,24 @@ def main(args: argparse.Namespace) -> int:
         print()
         sys.stdout.write(as_text(changes("HEAD", None, args.repo), "HEAD", None))
     return 0
+
+
+def pull_request_body(repo: Path, source: str, target: str, copies: list[Copy]) -> str:
+    from tools.diff import MARKDOWN_LIMIT, as_markdown, changes
+    from tools.render import load_facts
+
+    manual = load_facts(repo, target).get("autoSync") == "false"
+    then = (
+        f"{target}'s Applications sync by hand: after merging, open each OutOfSync "
+        "Application in Argo CD, read its diff and press Sync (docs/argocd.md)."
+        if manual
+        else f"{target}'s Applications sync by themselves once this is merged."
+    )
+    files = "".join(copy.unified_diff() for copy in copies)
+    head = (
+        f"Promotes everything promotable from `{source}` to `{target}` "
+        f"(`python -m tools promote {source} {target}`). {then}\n\n"
+        f"#### Files\n\n```diff\n{files}```\n\n"
+    )
+    rendered = changes("HEAD", None, repo)
+    return head + as_markdown(rendered, "HEAD", None, limit=MARKDOWN_LIMIT - len(head))
