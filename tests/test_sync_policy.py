@@ -129,3 +129,25 @@ def test_prod_has_sync_windows_that_never_block_a_person_and_dev_has_none(render
                 assert window["applications"] == ["*"]
                 # An incident at night must not wait for a Git change: people may always sync.
                 assert window["manualSync"] is True
+
+
+def test_waves_list_what_root_applies_in_order_and_how_to_sync_a_manual_env(rendered):
+    from tools import waves
+
+    for env, r in rendered.items():
+        order = waves.waves(r)
+        assert list(order) == sorted(order)
+        applications = [
+            o.split("/", 1)[1]
+            for objects in order.values()
+            for o in objects
+            if o.startswith("Application/")
+        ]
+        assert sorted(applications) == sorted(app.name for app in children(r))
+        text = waves.describe(r)
+        commands = [line.strip() for line in text.splitlines() if "argocd app sync" in line]
+        if env == "dev":
+            assert commands == []
+            continue
+        synced = [name for line in commands for name in line.split("&&")[0].split()[3:]]
+        assert synced == applications  # every Application once, lowest wave first

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from tools import loadtest, promote, set_image, teardown
+from tools import loadtest, promote, set_image, teardown, waves
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, module, summary in (
         ("set-image", set_image, "write the image tag an env deploys"),
         ("promote", promote, "copy everything promotable from one env to the next"),
+        ("waves", waves, "the order in which root brings an env up"),
         ("teardown", teardown, "delete what Kubernetes made in AWS, before tofu destroy"),
         ("loadtest", loadtest, "load an upload endpoint and report throughput and latency"),
     ):
