@@ -206,6 +206,21 @@ def test_a_broken_renovate_config_fails_the_validator(tmp_path):
     assert "groupname" in result.stdout + result.stderr
 
 
+def test_every_preset_renovate_json_extends_exists_in_the_pinned_renovate():
+    # The validator does not resolve presets offline; Renovate's own table of them does.
+    table = REPO / "node_modules/renovate/dist/config/presets/internal/index.js"
+    script = (
+        f"import({json.dumps(table.as_uri())}).then(m => console.log(JSON.stringify("
+        "Object.fromEntries(Object.entries(m.groups).map(([g, p]) => [g, Object.keys(p)])))))"
+    )
+    result = subprocess.run([node(), "-e", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    presets = json.loads(result.stdout)
+    for preset in json.loads((REPO / "renovate.json").read_text())["extends"]:
+        group, _, name = preset.partition(":")
+        assert name in presets.get(group, []), f"renovate.json extends unknown preset {preset}"
+
+
 def js_regex(pattern: str) -> re.Pattern[str]:
     """A JavaScript regular expression (`/.../` or plain) as Python's: named groups differ."""
     if pattern.startswith("/") and pattern.endswith("/"):
