@@ -12,7 +12,7 @@ import yaml
 
 from tests.tools_cli import run_tools
 from tools.envs import promotable_files
-from tools.render import render
+from tools.render import REPO, environments, render
 from tools.set_image import overlay_repository
 
 SHA = "3f9a1c0d2b4e6f8a0c1e3d5b7a9f2e4c6b8d0a1f"
@@ -170,3 +170,13 @@ def test_promote_markdown_is_the_pull_request_body_with_both_diffs(tree_copy):
     assert f'+  tag: "{SHA}"' in body
     assert "| prod | swin-t | +1 / -1 |" in body and f"model-server:{SHA}" in body
     assert tag(tree_copy, "prod") == SHA
+
+
+def test_promotable_files_say_nothing_about_their_env_outside_their_data():
+    # Promotion copies them whole: a comment naming dev would land in prod.
+    for relative in promotable_files(REPO, "dev"):
+        headers = {
+            (REPO / relative.replace("/dev/", f"/{env}/")).read_text().split("\ndata:\n")[0]
+            for env in environments(REPO)
+        }
+        assert len(headers) == 1, f"{relative} differs between envs outside data:"
