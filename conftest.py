@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -101,19 +102,35 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")
 
 
-@pytest.fixture
-def start_server(tmp_path: Path) -> Iterator:
-    """Factory: start_server(**env) -> a started ServerProcess, stopped after the test."""
+@contextmanager
+def server_factory(log_dir: Path) -> Iterator:
+    """start(**env) -> a started ServerProcess; every one started is stopped on exit."""
     started: list[ServerProcess] = []
 
     def start(**env: str) -> ServerProcess:
-        server = ServerProcess(tmp_path / f"server-{len(started)}.log", **env)
+        server = ServerProcess(log_dir / f"server-{len(started)}.log", **env)
         started.append(server)
         return server.start()
 
-    yield start
-    for server in started:
-        server.stop()
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator:
+    """Factory: start_server(**env) -> a started ServerProcess, stopped after the test."""
+    with server_factory(tmp_path) as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def start_module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """As start_server, for servers that a whole test module shares."""
+    with server_factory(tmp_path_factory.mktemp("servers")) as start:
+        yield start
 
 
 @pytest.fixture

@@ -14,18 +14,19 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tools.prometheus import MissingTool, require
 from tools.render import REPO, merge
 from tools.validate import chart_defaults
 
 ENVS = ["dev", "prod"]
 DOC = REPO / "docs/alerting.md"
-INSTALL_HINT = "run `make debian-tools` (Debian packages prometheus and prometheus-alertmanager)"
 
 
 def need(tool: str) -> str:
-    path = shutil.which(tool)
-    assert path, f"{tool} is not installed: {INSTALL_HINT}"
-    return path
+    try:
+        return require(tool)
+    except MissingTool as exc:
+        pytest.fail(str(exc))
 
 
 def helm_values(rendered, env: str, chart: str) -> tuple[dict, str]:

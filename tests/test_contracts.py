@@ -2,48 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 import yaml
 
-from model_server.config import Settings
 from model_server.metrics import exported_metric_names
+from tools.monitoring import (
+    OTHER_EXPORTERS,
+    dashboard_queries,
+    promql_metric_names,
+    recorded_names,
+    scrape_targets,
+    server_settings,
+    source_metrics,
+    unprovided_metrics,
+)
 from tools.render import Manifest, Rendered
 
 ENVS = ["dev", "prod"]
-# Metrics that other exporters provide, used by the dashboard next to the server's own.
-OTHER_EXPORTERS = {"DCGM_FI_DEV_GPU_UTIL": "NVIDIA DCGM exporter (gpu-operator)"}
-PROMQL_WORDS = {
-    "sum",
-    "avg",
-    "min",
-    "max",
-    "count",
-    "rate",
-    "irate",
-    "increase",
-    "histogram_quantile",
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-    "and",
-    "or",
-    "unless",
-    "vector",
-    "le",
-    "bool",
-    "offset",
-    "abs",
-    "clamp_min",
-    "clamp_max",
-    "topk",
-    "bottomk",
-}
 
 
 def one(r: Rendered, app: str, kind: str) -> Manifest:
@@ -57,23 +34,18 @@ def matches(selector: dict, labels: dict) -> bool:
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_the_service_monitor_selects_the_app_service_and_its_port_by_name(rendered, env):
+def test_the_service_monitor_reaches_the_servers_metrics_port_through_the_service(rendered, env):
     monitor = one(rendered[env], "swin-t", "ServiceMonitor")
-    services = [m for m in rendered[env].app("swin-t").manifests if m.kind == "Service"]
-    selected = [
-        s
-        for s in services
-        if matches(monitor.obj["spec"]["selector"], s.obj["metadata"].get("labels", {}))
-    ]
-    assert selected, f"{monitor.where}: selector matches no Service of the app"
-    for endpoint in monitor.obj["spec"]["endpoints"]:
-        for service in selected:
-            ports = {p.get("name") for p in service.obj["spec"]["ports"]}
-            if endpoint["port"] not in ports and service.name == "swin-t":
-                pytest.fail(
-                    f"{monitor.where}: port {endpoint['port']!r} is not a port name of "
-                    f"{service.where} ({sorted(ports)})"
-                )
+    deployment = one(rendered[env], "swin-t", "Deployment")
+    targets = scrape_targets(monitor, rendered[env].app("swin-t").manifests)
+    assert targets, f"{monitor.where}: no scrape target"
+    metrics_port = server_settings(deployment).metrics_port
+    for target in targets:
+        assert target.container_port == metrics_port, (
+            f"{monitor.where}: port {target.port_name!r} reaches container port "
+            f"{target.container_port}, but the server serves /metrics on METRICS_PORT "
+            f"{metrics_port} ({deployment.where})"
+        )
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -116,25 +88,11 @@ def test_the_scaled_object_targets_the_deployment_and_queries_the_real_prometheu
             f"{trigger['metadata']['serverAddress']}, but the kube-prometheus-stack "
             f"Application creates {expected}"
         )
-    kinds = [t["metricType"] for t in scaled.obj["spec"]["triggers"]]
-    assert (
-        kinds[0] == "AverageValue"
-        and "inference_inflight_requests"
-        in (scaled.obj["spec"]["triggers"][0]["metadata"]["query"])
-    ), "in-flight per replica first"
-
-
-def promql_metric_names(expr: str) -> set[str]:
-    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # strings
-    expr = re.sub(r"\{[^}]*\}", "", expr)  # label matchers
-    expr = re.sub(r"\[[^\]]*\]", "", expr)  # ranges
-    expr = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", "", expr)  # grouping labels
-    names = set()
-    for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", expr):
-        token, rest = match.group(), expr[match.end() :].lstrip()
-        if token not in PROMQL_WORDS and not rest.startswith("(") and not token.isdigit():
-            names.add(token)
-    return names
+    first = scaled.obj["spec"]["triggers"][0]
+    recorded = recorded_names([one(rendered[env], "swin-t", "PrometheusRule")])
+    assert first["metricType"] == "AverageValue" and "inference_inflight_requests" in (
+        source_metrics(first["metadata"]["query"], recorded)
+    ), f"{scaled.where}: in-flight requests per replica must be the first trigger"
 
 
 def queries(r: Rendered) -> list[tuple[str, str]]:
@@ -148,28 +106,50 @@ def queries(r: Rendered) -> list[tuple[str, str]]:
                 for group in m.obj["spec"]["groups"]
                 for rule in group["rules"]
             ]
-        if m.kind == "ConfigMap" and m.obj["metadata"].get("labels", {}).get("grafana_dashboard"):
-            for text in m.obj["data"].values():
-                found += [
-                    (m.where, target["expr"])
-                    for panel in json.loads(text)["panels"]
-                    for target in panel.get("targets", [])
-                ]
+    found += [(q.where, q.expr) for q in dashboard_queries(r.app("swin-t").manifests)]
     return found
 
 
 @pytest.mark.parametrize("env", ENVS)
 def test_every_metric_the_gitops_side_queries_is_exported_by_the_model_server(rendered, env):
     exported = exported_metric_names()
+    recorded = recorded_names([one(rendered[env], "swin-t", "PrometheusRule")])
     checked = 0
     for where, expr in queries(rendered[env]):
-        for name in promql_metric_names(expr):
-            checked += 1
-            assert name in exported or name in OTHER_EXPORTERS, (
-                f"{where}: `{name}` in `{expr}` is not exported by the model server "
-                "(model-server/src/model_server/metrics.py)"
-            )
+        checked += len(promql_metric_names(expr))
+        assert not unprovided_metrics(expr, exported, recorded), (
+            f"{where}: {sorted(unprovided_metrics(expr, exported, recorded))} in `{expr}` "
+            "is neither exported by the model server (model-server/src/model_server/"
+            "metrics.py), nor recorded by the PrometheusRule, nor listed in "
+            f"tools/monitoring.py OTHER_EXPORTERS ({sorted(OTHER_EXPORTERS)})"
+        )
     assert checked >= 10
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_queries_select_the_apps_own_namespace_deployment_service_and_hpa(rendered, env):
+    scaled = one(rendered[env], "swin-t", "ScaledObject")
+    deployment = one(rendered[env], "swin-t", "Deployment")
+    monitor = one(rendered[env], "swin-t", "ServiceMonitor")
+    hpa_config = scaled.obj["spec"].get("advanced", {}).get("horizontalPodAutoscalerConfig", {})
+    expected = {
+        "namespace": deployment.obj["metadata"]["namespace"],
+        "deployment": deployment.name,
+        # KEDA names the HPA it creates keda-hpa-<ScaledObject> unless told otherwise.
+        "horizontalpodautoscaler": hpa_config.get("name", f"keda-hpa-{scaled.name}"),
+        "service": scrape_targets(monitor, rendered[env].app("swin-t").manifests)[0].labels[
+            "service"
+        ],
+    }
+    seen = set()
+    for where, expr in queries(rendered[env]):
+        for label, value in re.findall(r'\b(\w+)="([^"]*)"', expr):
+            if label in expected:
+                seen.add(label)
+                assert value == expected[label], (
+                    f'{where}: `{label}="{value}"` in `{expr}` should select {expected[label]!r}'
+                )
+    assert seen == set(expected), f"no query filters on {set(expected) - seen}"
 
 
 def test_the_promql_reader_finds_metric_names():
@@ -206,8 +186,7 @@ def test_the_deployment_matches_the_servers_ports_routes_and_drain(rendered, env
     deployment = one(rendered[env], "swin-t", "Deployment")
     pod = deployment.obj["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    env_vars = {e["name"]: e["value"] for e in container.get("env", [])}
-    settings = Settings(**{k.lower(): v for k, v in env_vars.items()})
+    settings = server_settings(deployment)
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports["http"] == settings.port, f"{deployment.where}: http port != server PORT"
     assert ports["metrics"] == settings.metrics_port != 0, (
@@ -229,3 +208,20 @@ def test_the_deployment_matches_the_servers_ports_routes_and_drain(rendered, env
         "effect": "NoSchedule",
     } in pod["tolerations"]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_dashboard_shows_when_each_keda_input_is_missing_and_rejections_by_reason(
+    rendered, env
+):
+    scaled = one(rendered[env], "swin-t", "ScaledObject")
+    exprs = [q.expr for q in dashboard_queries(rendered[env].app("swin-t").manifests)]
+    for trigger in scaled.obj["spec"]["triggers"]:
+        query = trigger["metadata"]["query"]
+        assert any(f"absent({query})" in expr for expr in exprs), (
+            f"configmap-swin-t-dashboard.yaml: no panel shows when `{query}` (ScaledObject "
+            f"trigger {trigger['name']}) is missing, i.e. when KEDA falls back"
+        )
+    assert any(
+        "inference_requests_rejected_total" in expr and "by (reason)" in expr for expr in exprs
+    ), "configmap-swin-t-dashboard.yaml: no panel shows rejections by reason"

@@ -124,6 +124,31 @@ def test_replicas_added_to_the_keda_target_are_refused(tree_copy):
     ) in result.stdout, result.stdout
 
 
+def test_a_trigger_that_reads_missing_data_as_idle_is_refused(tree_copy):
+    scaled_object = tree_copy / "apps/swin-t/base/scaledobject-swin-t.yaml"
+    edit(scaled_object, '{namespace="swin-t"}\n', '{namespace="swin-t"} or vector(0)\n')
+    edit(scaled_object, 'ignoreNullValues: "false"', 'ignoreNullValues: "true"')
+    edit(
+        tree_copy / "apps/swin-t/overlays/prod/scaledobject-patch.yaml",
+        "replicas: 4",
+        "replicas: 2",
+    )
+    result = validate_copy(tree_copy, "prod")
+    assert result.returncode == 1
+    where = (
+        "apps/swin-t/base/scaledobject-swin-t.yaml (as built by apps/swin-t/overlays/prod): "
+        "ScaledObject/swin-t"
+    )
+    assert f"{where} spec.triggers[0] (inflight-per-replica).metadata.query uses vector()" in (
+        result.stdout
+    ), result.stdout
+    assert (
+        f'{where} spec.triggers[0] (inflight-per-replica).metadata.ignoreNullValues must be "false"'
+        in (result.stdout)
+    )
+    assert f"{where} spec.fallback.replicas 2 must be above minReplicaCount 2" in result.stdout
+
+
 def test_a_misspelt_helm_values_key_names_the_values_file_and_the_key(tree_copy):
     edit(tree_copy / "platform/keda/values.yaml", "nodeSelector:", "nodeSelecter:")
     result = validate_copy(tree_copy)

@@ -30,6 +30,11 @@ def test_no_keda_target_sets_replicas_and_argo_cd_ignores_them(rendered, env):
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_scaled_objects_fail_safe_when_metrics_are_missing(rendered, env):
+    assert policies.autoscaling_fails_safe(rendered[env]) == []
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_every_application_retries_and_keeps_to_its_app_project(rendered, env):
     assert policies.applications_follow_their_project(rendered[env]) == []
 

@@ -1,9 +1,10 @@
-"""What tofu hands to Argo CD, checked against the GitOps tree.
+"""tofu/ read statically: what it hands to Argo CD, how envs reach it, names and ordering.
 
-The argocd-bootstrap module and the envs' gitops stages need the helm and kubernetes
-providers. Where those install, the module's own `tofu test` runs; where they cannot (no
-registry access), the same facts are checked statically with python-hcl2, and a warning in
-the test summary says so.
+The argocd-bootstrap module and the gitops stage need the helm and kubernetes providers.
+Where those install, the module's own `tofu test` runs; where they cannot (no registry
+access), the same facts are checked statically with python-hcl2, and a warning in the test
+summary says so. The rest checks what `tofu test` cannot see (lifecycle, depends_on, names
+across modules) or what lies outside tofu/ (the env inputs under clusters/).
 """
 
 from __future__ import annotations
@@ -87,23 +88,33 @@ def test_argocd_bootstrap_module():
     static_bootstrap_checks()
 
 
+GITOPS = tofu.STAGES / "gitops"
+CLUSTER = tofu.STAGES / "cluster"
+ACCOUNT = tofu.STAGES / "account"
+EKS = tofu.TOFU / "modules" / "eks"
+
+
+def stage_path(stage: Path, value: str, env: str) -> Path:
+    """A path a stage builds from its locals (repo, env_dir) and var.env, for one env."""
+    text = unquote(value)
+    text = text.replace("${local.env_dir}", "${local.repo}/clusters/${var.env}")
+    text = text.replace("${local.repo}/", "").replace("${var.env}", env)
+    assert "${" not in text, f"{stage}: cannot resolve {value}"
+    return REPO / text
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_the_gitops_stage_installs_argocd_with_the_files_platform_argocd_uses(env):
-    stage = tofu.TOFU / "envs" / env / "gitops"
-    doc = hcl2.load((stage / "main.tf").open())
+    doc = hcl2.load((GITOPS / "main.tf").open())
     module = block(doc, "module", "argocd")
-    assert unquote(module["source"]) == "../../../modules/argocd-bootstrap"
-
-    def repo_path(value: str) -> Path:
-        relative = re.sub(r"^\$\{local\.repo\}/", "", unquote(value))
-        return REPO / relative
-
-    values, env_values = repo_path(module["values_file"]), repo_path(module["env_values_file"])
-    root = repo_path(module["root_application_file"])
+    assert unquote(module["source"]) == "../../modules/argocd-bootstrap"
+    values = stage_path(GITOPS, module["values_file"], env)
+    env_values = stage_path(GITOPS, module["env_values_file"], env)
+    root = stage_path(GITOPS, module["root_application_file"], env)
     argocd_app = yaml.safe_load((REPO / "platform/argocd/application.yaml").read_text())
     shared_values = argocd_app["spec"]["sources"][0]["helm"]["valueFiles"][0]
     assert values == REPO / shared_values.removeprefix("$values/"), (
-        f"{stage}/main.tf values_file and platform/argocd's first value file differ"
+        "tofu/stages/gitops/main.tf values_file and platform/argocd's first value file differ"
     )
     assert env_values == REPO / f"clusters/{env}/values/argocd.yaml" and env_values.is_file()
     assert root.is_file()
@@ -114,13 +125,129 @@ def test_the_gitops_stage_installs_argocd_with_the_files_platform_argocd_uses(en
     assert (REPO / path / "kustomization.yaml").is_file(), f"root app path {path} missing"
 
 
+def test_no_stage_names_an_env():
+    """An env is a folder under clusters/: the stages reach it only through var.env."""
+    for path in sorted(tofu.STAGES.glob("*/*.tf")):
+        named = set(re.findall(r"clusters/([A-Za-z0-9_.-]+)", path.read_text()))
+        assert named <= {"accounts"}, f"{path.relative_to(REPO)} names clusters/{named}"
+
+
+def declared(stage: Path) -> dict[str, dict]:
+    doc = hcl2.load((stage / "variables.tf").open())
+    return {unquote(k): v for entry in doc["variable"] for k, v in entry.items()}
+
+
+def check_tfvars(path: Path, stage: Path, given: set[str] = frozenset()) -> None:
+    """Every value a tfvars file sets is declared; every input without a default is set."""
+    variables = declared(stage)
+    values = {k: v for k, v in hcl2.load(path.open()).items() if not k.startswith("__")}
+    undeclared = set(values) - set(variables)
+    assert not undeclared, f"{path.relative_to(REPO)}: {stage.name} declares no {undeclared}"
+    required = {name for name, v in variables.items() if "default" not in v} - given
+    missing = required - set(values)
+    assert not missing, f"{path.relative_to(REPO)}: set {missing} (no default)"
+
+
+def check_backend_example(folder: Path) -> None:
+    path = folder / "backend.hcl.example"
+    assert path.is_file(), f"{path.relative_to(REPO)} is missing (copy clusters/dev's)"
+    backend = hcl2.load(path.open())
+    assert backend.get("use_lockfile") is True and backend.get("encrypt") is True, path
+    assert "key" not in backend, f"{path.relative_to(REPO)}: make sets the key per stage"
+
+
 @pytest.mark.parametrize("env", ENVS)
-@pytest.mark.parametrize("stage", ["aws", "gitops"])
-def test_each_stage_reads_the_facts_of_its_own_env(env, stage):
-    text = (tofu.TOFU / "envs" / env / stage / "main.tf").read_text()
-    assert f"clusters/{env}/cluster-facts.yaml" in text
-    envs_named = set(re.findall(r"clusters/([a-z0-9-]+)/", text))
-    assert envs_named == {env}, f"tofu/envs/{env}/{stage}/main.tf names files of {envs_named}"
+def test_every_env_sets_only_inputs_the_cluster_stage_declares(env):
+    check_tfvars(REPO / f"clusters/{env}/cluster.tfvars", CLUSTER, given={"env"})
+    check_backend_example(REPO / f"clusters/{env}")
+
+
+@pytest.mark.parametrize("folder", sorted((REPO / "clusters/accounts").iterdir()), ids=str)
+def test_every_account_layer_sets_only_inputs_the_account_stage_declares(folder):
+    assert not (folder / "cluster-facts.yaml").exists(), "an account layer is not an env"
+    check_tfvars(folder / "account.tfvars", ACCOUNT)
+    check_backend_example(folder)
+
+
+def cluster_name_limit(path: Path, variable: str) -> int:
+    found = re.findall(rf"length\({re.escape(variable)}\) <= (\d+)", path.read_text())
+    assert found, f"{path}: no length limit on {variable}"
+    return int(found[0])
+
+
+def modules_of(root: Path) -> set[Path]:
+    """The local modules a root calls, through every level."""
+    found: set[Path] = set()
+    for path in root.glob("*.tf"):
+        for entry in hcl2.load(path.open()).get("module", []):
+            for body in entry.values():
+                module = (root / unquote(body["source"])).resolve()
+                found |= {module} | modules_of(module)
+    return found
+
+
+def test_the_longest_iam_role_name_of_an_env_fits_with_the_longest_cluster_name():
+    """Envs share an account because their names derive from the cluster name; IAM role
+    names, the tightest (64 characters), are <cluster>-<purpose>."""
+    limit = cluster_name_limit(EKS / "variables.tf", "var.cluster_name")
+    facts = tofu.TOFU / "modules/env-facts/outputs.tf"
+    assert cluster_name_limit(facts, "local.fact.clusterName") == limit
+    assert cluster_name_limit(tofu.TOFU / "modules/network/variables.tf", "var.name") == limit
+    suffixes = {}
+    for module in sorted(modules_of(CLUSTER)):
+        for entry in hcl2.load((module / "main.tf").open()).get("resource", []):
+            for body in entry.get('"aws_iam_role"', {}).values():
+                name = unquote(body["name"])
+                match = re.fullmatch(r"\$\{var\.(?:cluster_name|name)\}(-[a-z0-9-]+)", name)
+                assert match, f"{module.name}: role name {name} is not <cluster>-<purpose>"
+                suffixes[f"{module.name}: {name}"] = match[1]
+    assert len(suffixes) >= 4, suffixes
+    longest = max(suffixes, key=lambda k: len(suffixes[k]))
+    assert limit + len(suffixes[longest]) <= 64, f"{longest} exceeds 64 characters"
+
+
+def node_group(name: str) -> dict:
+    return resource(hcl2.load((EKS / "main.tf").open()), "aws_eks_node_group", name)
+
+
+@pytest.mark.parametrize("name", ["system", "gpu"])
+def test_node_groups_are_replaced_create_before_destroy_and_follow_the_cluster(name):
+    group = node_group(name)
+    assert "node_group_name" not in group and unquote(group["node_group_name_prefix"]), (
+        "a fixed name would make create_before_destroy collide with the group it replaces"
+    )
+    assert group["lifecycle"][0]["create_before_destroy"] is True
+    assert unquote(group["version"]) == "${aws_eks_cluster.this.version}"
+
+
+def test_the_cni_comes_before_the_nodes_and_coredns_after_them():
+    main = hcl2.load((EKS / "main.tf").open())
+    for name in ("system", "gpu"):
+        assert "${aws_eks_addon.before_nodes}" in node_group(name)["depends_on"]
+    coredns = resource(main, "aws_eks_addon", "coredns")
+    assert coredns["depends_on"] == ["${aws_eks_node_group.system}"]
+    text = (EKS / "main.tf").read_text()
+    before = re.search(r"addons_before_nodes\s*=\s*toset\(\[(.*?)\]\)", text)[1]
+    assert set(re.findall(r'"([a-z-]+)"', before)) == {
+        "vpc-cni",
+        "kube-proxy",
+        "eks-pod-identity-agent",
+    }
+
+
+def test_other_accounts_pull_into_roles_named_as_the_eks_module_names_node_roles():
+    node_role = resource(hcl2.load((EKS / "main.tf").open()), "aws_iam_role", "node")
+    suffix = unquote(node_role["name"]).removeprefix("${var.cluster_name}")
+    ecr = (tofu.TOFU / "modules/ecr/main.tf").read_text()
+    assert f"role/*{suffix}" in ecr, f"modules/ecr's pull policy must admit roles *{suffix}"
+
+
+def test_every_root_and_module_needs_tofu_1_10_and_the_docs_say_so():
+    for root in tofu.roots():
+        text = (root / "versions.tf").read_text()
+        assert 'required_version = ">= 1.10"' in text, root
+    operations = (REPO / "docs/operations.md").read_text()
+    assert "| OpenTofu (or Terraform) | 1.10 or newer" in operations and "1.8+" not in operations
 
 
 @pytest.mark.parametrize("env", ENVS)

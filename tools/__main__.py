@@ -60,7 +60,14 @@ def cmd_fetch_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_aws_emulator(args: argparse.Namespace) -> int:
+    from tools import aws_emulator
+
+    return aws_emulator.main()
+
+
 def main(argv: list[str] | None = None) -> int:
+    from tools.aws_emulator import EmulatorMissing
     from tools.render import REPO, RenderError
     from tools.validate import SetupError
 
@@ -113,10 +120,16 @@ def main(argv: list[str] | None = None) -> int:
         module.add_arguments(command)
         command.set_defaults(run=module.main)
 
+    emulator = commands.add_parser(
+        "aws-emulator",
+        help="apply, re-plan and destroy the tofu stages against a local AWS API (moto)",
+    )
+    emulator.set_defaults(run=cmd_aws_emulator)
+
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (RenderError, SetupError) as exc:
+    except (RenderError, SetupError, EmulatorMissing) as exc:
         print(f"{args.command}: {exc}", file=sys.stderr)
         return 2
 

@@ -208,6 +208,42 @@ def keda_targets_have_no_replicas(rendered: Rendered) -> list[str]:
     return problems
 
 
+def autoscaling_fails_safe(rendered: Rendered) -> list[str]:
+    """Missing metrics must never read as idle (docs/autoscaling.md, "Failing safe")."""
+    problems = []
+    for _app, m in rendered.manifests():
+        if m.kind != "ScaledObject":
+            continue
+        where = f"{m.where}: ScaledObject/{m.name}"
+        spec = m.obj.get("spec", {})
+        low, high = spec.get("minReplicaCount", 0), spec.get("maxReplicaCount", 100)
+        fallback = spec.get("fallback")
+        if not fallback:
+            problems.append(f"{where} spec.fallback is missing: a failing trigger holds nothing")
+        elif not low < fallback.get("replicas", 0) <= high:
+            problems.append(
+                f"{where} spec.fallback.replicas {fallback.get('replicas')} must be above "
+                f"minReplicaCount {low} and at most maxReplicaCount {high}, so that a lost "
+                "signal never shrinks the app"
+            )
+        for i, trigger in enumerate(spec.get("triggers", [])):
+            if trigger.get("type") != "prometheus":
+                continue
+            meta = trigger.get("metadata", {})
+            field = f"spec.triggers[{i}] ({trigger.get('name')})"
+            if str(meta.get("ignoreNullValues", "true")).lower() != "false":
+                problems.append(
+                    f'{where} {field}.metadata.ignoreNullValues must be "false": otherwise '
+                    "an empty answer reads as 0 and the fallback never fires"
+                )
+            if re.search(r"\bvector\s*\(", meta.get("query", "")):
+                problems.append(
+                    f"{where} {field}.metadata.query uses vector(): a constant stands in for "
+                    "missing data and reads as idle"
+                )
+    return problems
+
+
 def applications_follow_their_project(rendered: Rendered) -> list[str]:
     problems = []
     projects = _projects(rendered)
@@ -526,6 +562,7 @@ POLICIES: dict[str, Callable[[Rendered], list[str]]] = {
     "charts at the versions their env pins": charts_follow_the_env_pins,
     "containers have resources, probes and a hardened securityContext": containers_are_hardened,
     "KEDA targets carry no replicas and Argo CD ignores them": keda_targets_have_no_replicas,
+    "autoscaling fails safe when metrics are missing": autoscaling_fails_safe,
     "Applications retry and keep to their AppProject": applications_follow_their_project,
     "AppProjects allow every object their Applications sync": (
         projects_allow_what_their_applications_sync

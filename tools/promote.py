@@ -122,7 +122,7 @@ def pull_request_body(repo: Path, source: str, target: str, copies: list[Copy]) 
     manual = load_facts(repo, target).get("autoSync") == "false"
     then = (
         f"{target}'s Applications sync by hand: after merging, open each OutOfSync "
-        "Application in Argo CD, read its diff and press Sync (docs/argocd.md)."
+        "Application in Argo CD, read its diff and press Sync (docs/operations.md)."
         if manual
         else f"{target}'s Applications sync by themselves once this is merged."
     )

@@ -56,11 +56,22 @@ def run(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+STAGES = TOFU / "stages"
+
+
+def roots() -> list[Path]:
+    """Every module and root stage (a folder with a main.tf)."""
+    return [
+        p
+        for parent in (TOFU / "modules", STAGES)
+        for p in sorted(parent.iterdir())
+        if (p / "main.tf").is_file()
+    ]
+
+
 def aws_only_roots() -> list[Path]:
     """Modules and root stages that need only the AWS provider (testable offline)."""
-    modules = [p for p in sorted((TOFU / "modules").iterdir()) if (p / "main.tf").is_file()]
-    stages = sorted((TOFU / "envs").glob("*/aws")) if (TOFU / "envs").is_dir() else []
-    return [p for p in modules + stages if not _needs_kubernetes_providers(p)]
+    return [p for p in roots() if not _needs_kubernetes_providers(p)]
 
 
 def _needs_kubernetes_providers(directory: Path) -> bool:

@@ -3,8 +3,8 @@ variable "cluster_name" {
   type        = string
 
   validation {
-    condition     = length(var.cluster_name) > 0
-    error_message = "cluster_name must not be empty."
+    condition     = length(var.cluster_name) > 0 && length("${var.cluster_name}-cluster-autoscaler") <= 64
+    error_message = "cluster_name must be 1-45 characters: the role \"<cluster_name>-cluster-autoscaler\" may have at most 64."
   }
 }
 

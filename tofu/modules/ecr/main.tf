@@ -1,5 +1,7 @@
-# The model-server image repository, and optionally a role that GitHub Actions assumes through
-# OIDC (no stored keys) to push to it.
+# The model-server image repository of the account: one registry for every env, so that
+# promotion moves a tag and never copies an image. Other accounts' nodes may pull from it.
+
+data "aws_partition" "current" {}
 
 resource "aws_ecr_repository" "this" {
   name                 = var.repository_name
@@ -16,98 +18,43 @@ resource "aws_ecr_repository" "this" {
   tags = var.tags
 }
 
+# Only untagged images expire. Every tag is an image some env may run or roll back to (CI
+# tags each image with its git commit and the env overlays reference those tags), and layers
+# are shared between images, so keeping every tagged image costs little storage.
 resource "aws_ecr_lifecycle_policy" "this" {
   repository = aws_ecr_repository.this.name
   policy = jsonencode({
-    rules = [
-      {
-        rulePriority = 1
-        description  = "drop untagged images after a day"
-        selection = {
-          tagStatus   = "untagged"
-          countType   = "sinceImagePushed"
-          countUnit   = "days"
-          countNumber = 1
-        }
-        action = { type = "expire" }
-      },
-      {
-        rulePriority = 2
-        description  = "keep the newest ${var.keep_images} images"
-        selection = {
-          tagStatus   = "any"
-          countType   = "imageCountMoreThan"
-          countNumber = var.keep_images
-        }
-        action = { type = "expire" }
-      },
-    ]
+    rules = [{
+      rulePriority = 1
+      description  = "expire untagged images (failed or superseded pushes) after ${var.untagged_expiry_days} days"
+      selection = {
+        tagStatus   = "untagged"
+        countType   = "sinceImagePushed"
+        countUnit   = "days"
+        countNumber = var.untagged_expiry_days
+      }
+      action = { type = "expire" }
+    }]
   })
 }
 
-locals {
-  github_ci = var.github_repository != null
-}
+# Envs in other accounts: their node roles (named "<cluster>-node", see modules/eks) may pull.
+resource "aws_ecr_repository_policy" "pull" {
+  count = length(var.pull_account_ids) > 0 ? 1 : 0
 
-resource "aws_iam_openid_connect_provider" "github" {
-  count = local.github_ci && var.create_github_oidc_provider ? 1 : 0
-
-  url            = "https://token.actions.githubusercontent.com"
-  client_id_list = ["sts.amazonaws.com"]
-  tags           = var.tags
-}
-
-data "aws_iam_openid_connect_provider" "github" {
-  count = local.github_ci && !var.create_github_oidc_provider ? 1 : 0
-  url   = "https://token.actions.githubusercontent.com"
-}
-
-resource "aws_iam_role" "github_push" {
-  count = local.github_ci ? 1 : 0
-
-  name = "${replace(var.repository_name, "/", "-")}-github-push"
-  assume_role_policy = jsonencode({
+  repository = aws_ecr_repository.this.name
+  policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
-      Effect = "Allow"
-      Principal = {
-        Federated = local.github_ci && var.create_github_oidc_provider ? aws_iam_openid_connect_provider.github[0].arn : data.aws_iam_openid_connect_provider.github[0].arn
-      }
-      Action = "sts:AssumeRoleWithWebIdentity"
+      Sid       = "NodesOfOtherAccountsPull"
+      Effect    = "Allow"
+      Principal = { AWS = [for id in var.pull_account_ids : "arn:${data.aws_partition.current.partition}:iam::${id}:root"] }
+      Action    = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
       Condition = {
-        StringEquals = {
-          "token.actions.githubusercontent.com:aud" = "sts.amazonaws.com"
-          "token.actions.githubusercontent.com:sub" = "repo:${var.github_repository}:ref:${var.github_ref}"
+        ArnLike = {
+          "aws:PrincipalArn" = [for id in var.pull_account_ids : "arn:${data.aws_partition.current.partition}:iam::${id}:role/*-node"]
         }
       }
     }]
-  })
-  tags = var.tags
-}
-
-resource "aws_iam_role_policy" "github_push" {
-  count = local.github_ci ? 1 : 0
-
-  name = "push-model-server"
-  role = aws_iam_role.github_push[0].id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        # GetAuthorizationToken has no resource-level permissions.
-        Effect   = "Allow"
-        Action   = "ecr:GetAuthorizationToken"
-        Resource = "*"
-      },
-      {
-        Effect = "Allow"
-        Action = [
-          "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload",
-          "ecr:DescribeImages", "ecr:GetDownloadUrlForLayer", "ecr:InitiateLayerUpload",
-          "ecr:PutImage", "ecr:UploadLayerPart",
-        ]
-        Resource = aws_ecr_repository.this.arn
-      },
-    ]
   })
 }

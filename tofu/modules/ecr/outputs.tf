@@ -8,7 +8,12 @@ output "repository_arn" {
   value       = aws_ecr_repository.this.arn
 }
 
-output "github_push_role_arn" {
-  description = "Role for GitHub Actions (aws-actions/configure-aws-credentials role-to-assume); null without github_repository."
-  value       = try(aws_iam_role.github_push[0].arn, null)
+output "repository_name" {
+  description = "Name of the repository."
+  value       = aws_ecr_repository.this.name
+}
+
+output "pull_policy" {
+  description = "The repository policy that lets other accounts' nodes pull, or null without pull_account_ids."
+  value       = try(aws_ecr_repository_policy.pull[0].policy, null)
 }

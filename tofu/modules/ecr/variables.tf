@@ -9,38 +9,26 @@ variable "repository_name" {
   }
 }
 
-variable "keep_images" {
-  description = "How many tagged images to keep; older ones expire (untagged ones after a day)."
+variable "untagged_expiry_days" {
+  description = "Days after which untagged images expire. Tagged images never expire."
   type        = number
-  default     = 50
+  default     = 1
 
   validation {
-    condition     = var.keep_images >= 5
-    error_message = "keep_images must be at least 5, so that rollbacks stay possible."
+    condition     = var.untagged_expiry_days >= 1
+    error_message = "untagged_expiry_days must be at least 1."
   }
 }
 
-variable "github_repository" {
-  description = "owner/name of the GitHub repository whose Actions may push images (OIDC); null for no CI role."
-  type        = string
-  default     = null
+variable "pull_account_ids" {
+  description = "Other AWS accounts whose EKS node roles may pull images (one account per env); empty when every env lives in this account."
+  type        = list(string)
+  default     = []
 
   validation {
-    condition     = var.github_repository == null || can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
-    error_message = "github_repository must look like owner/name."
+    condition     = alltrue([for id in var.pull_account_ids : can(regex("^[0-9]{12}$", id))])
+    error_message = "pull_account_ids must be 12-digit AWS account IDs."
   }
-}
-
-variable "github_ref" {
-  description = "Git ref allowed to push, e.g. refs/heads/main."
-  type        = string
-  default     = "refs/heads/main"
-}
-
-variable "create_github_oidc_provider" {
-  description = "Create the account's GitHub OIDC provider (only one may exist per account)."
-  type        = bool
-  default     = true
 }
 
 variable "tags" {

@@ -1,6 +1,10 @@
 # EKS with API-only authentication (access entries), KMS-encrypted secrets, control-plane
 # logs, the four core add-ons, a CPU system node group and a GPU node group that scales from
 # zero (AL2023 NVIDIA AMI: driver and container toolkit preinstalled).
+#
+# Order, on create and (reversed) on destroy: cluster -> vpc-cni, kube-proxy, Pod Identity
+# agent -> node groups -> coredns. Nodes never start without a CNI, and destroy drains the
+# nodes before it removes the CNI.
 
 data "aws_partition" "current" {}
 data "aws_caller_identity" "current" {}
@@ -9,17 +13,38 @@ locals {
   partition   = data.aws_partition.current.partition
   policy_base = "arn:${local.partition}:iam::aws:policy"
   gpu_taint   = { key = "nvidia.com/gpu", value = "true", effect = "NO_SCHEDULE" }
-  # What cluster-autoscaler must assume about a GPU node it has not seen yet (scale from zero).
-  gpu_node_template = {
-    "k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"      = tostring(var.gpus_per_node * var.gpu_time_slicing_replicas)
-    "k8s.io/cluster-autoscaler/node-template/label/node.kubernetes.io/role" = "gpu"
-    "k8s.io/cluster-autoscaler/node-template/taint/nvidia.com/gpu"          = "true:NoSchedule"
+
+  # cluster-autoscaler treats a node labelled k8s.amazonaws.com/accelerator as a GPU node that
+  # is not ready until its GPUs are advertised; without the label it scales out again while
+  # the device plugin starts ("Special note on GPU instances" in its AWS README).
+  accelerator_by_family = {
+    g4dn = "nvidia-tesla-t4"
+    g5   = "nvidia-a10g"
+    g6   = "nvidia-l4"
+    g6e  = "nvidia-l40s"
+    p4d  = "nvidia-tesla-a100"
+    p5   = "nvidia-h100"
   }
+  gpu_family  = split(".", var.gpu_instance_type)[0]
+  accelerator = lookup(local.accelerator_by_family, local.gpu_family, null)
+  gpu_labels = {
+    "node.kubernetes.io/role"       = "gpu"
+    "k8s.amazonaws.com/accelerator" = local.accelerator
+  }
+
+  # What cluster-autoscaler must assume about a GPU node it has not seen yet (scale from zero).
+  gpu_node_template = merge(
+    { "k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu" = tostring(var.gpus_per_node * var.gpu_time_slicing_replicas) },
+    { for k, v in local.gpu_labels : "k8s.io/cluster-autoscaler/node-template/label/${k}" => v },
+    { "k8s.io/cluster-autoscaler/node-template/taint/nvidia.com/gpu" = "true:NoSchedule" },
+  )
   autoscaler_discovery = {
     "k8s.io/cluster-autoscaler/enabled"             = "true"
     "k8s.io/cluster-autoscaler/${var.cluster_name}" = "owned"
   }
-  addons = toset(["vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns"])
+  # Add-ons the nodes need to join and run pods, created before them; coredns needs nodes.
+  addons_before_nodes = toset(["vpc-cni", "kube-proxy", "eks-pod-identity-agent"])
+  addons              = setunion(local.addons_before_nodes, ["coredns"])
 }
 
 # --- control plane -----------------------------------------------------------------------
@@ -73,6 +98,7 @@ resource "aws_iam_role_policy_attachment" "cluster" {
 
 resource "aws_eks_cluster" "this" {
   #checkov:skip=CKV_AWS_39:tofu and kubectl run from outside the VPC; the public endpoint only admits public_access_cidrs, which may not be 0.0.0.0/0
+  #checkov:skip=CKV_AWS_38:public_access_cidrs comes from each env's cluster.tfvars, which checkov does not read; its validation rejects 0.0.0.0/0 (tests/eks.tftest.hcl an_open_endpoint_is_rejected)
   name     = var.cluster_name
   version  = var.kubernetes_version
   role_arn = aws_iam_role.cluster.arn
@@ -97,6 +123,12 @@ resource "aws_eks_cluster" "this" {
   }
 
   enabled_cluster_log_types = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+
+  # STANDARD: when standard support of the version ends, EKS upgrades the cluster instead of
+  # moving it to extended support, which is billed at about six times the hourly price.
+  upgrade_policy {
+    support_type = var.support_type
+  }
 
   tags = var.tags
 
@@ -131,8 +163,9 @@ data "aws_eks_addon_version" "default" {
   most_recent        = false
 }
 
-resource "aws_eks_addon" "this" {
-  for_each = local.addons
+# DaemonSets that a node needs before it can run pods.
+resource "aws_eks_addon" "before_nodes" {
+  for_each = local.addons_before_nodes
 
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = each.value
@@ -140,8 +173,17 @@ resource "aws_eks_addon" "this" {
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "PRESERVE"
   tags                        = var.tags
+}
 
-  # coredns needs nodes to schedule on; the others are DaemonSets that nodes need.
+# coredns is a Deployment: it needs the system nodes to become ready.
+resource "aws_eks_addon" "coredns" {
+  cluster_name                = aws_eks_cluster.this.name
+  addon_name                  = "coredns"
+  addon_version               = lookup(var.addon_versions, "coredns", data.aws_eks_addon_version.default["coredns"].version)
+  resolve_conflicts_on_create = "OVERWRITE"
+  resolve_conflicts_on_update = "PRESERVE"
+  tags                        = var.tags
+
   depends_on = [aws_eks_node_group.system]
 }
 
@@ -161,7 +203,8 @@ resource "aws_iam_role" "node" {
 }
 
 resource "aws_iam_role_policy_attachment" "node" {
-  for_each   = toset(["AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"])
+  # PullOnly: nodes pull images and nothing else; SSM core: a shell on a node without SSH.
+  for_each   = toset(["AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly", "AmazonSSMManagedInstanceCore"])
   role       = aws_iam_role.node.name
   policy_arn = "${local.policy_base}/${each.value}"
 }
@@ -196,19 +239,33 @@ resource "aws_launch_template" "node" {
   tags = var.tags
 }
 
+# Node groups follow the cluster's Kubernetes version. Their names are prefixes and they are
+# replaced create-before-destroy: a change that forces a new group (instance types, AMI
+# type, subnets) brings the new nodes up before the old ones drain, so the system pods
+# (coredns, Argo CD, cluster-autoscaler) always have somewhere to run.
 resource "aws_eks_node_group" "system" {
-  cluster_name    = aws_eks_cluster.this.name
-  node_group_name = "system"
-  node_role_arn   = aws_iam_role.node.arn
-  subnet_ids      = var.private_subnet_ids
-  ami_type        = "AL2023_x86_64_STANDARD"
-  capacity_type   = "ON_DEMAND"
-  instance_types  = var.system_instance_types
+  cluster_name           = aws_eks_cluster.this.name
+  node_group_name_prefix = "system-"
+  version                = aws_eks_cluster.this.version
+  node_role_arn          = aws_iam_role.node.arn
+  subnet_ids             = var.private_subnet_ids
+  ami_type               = "AL2023_x86_64_STANDARD"
+  capacity_type          = "ON_DEMAND"
+  instance_types         = var.system_instance_types
 
   scaling_config {
     min_size     = var.system_node_count.min
     desired_size = var.system_node_count.desired
     max_size     = var.system_node_count.max
+  }
+
+  # Rolling version upgrades replace one node at a time.
+  update_config {
+    max_unavailable = 1
+  }
+
+  node_repair_config {
+    enabled = var.node_auto_repair
   }
 
   launch_template {
@@ -220,20 +277,22 @@ resource "aws_eks_node_group" "system" {
   tags   = var.tags
 
   lifecycle {
-    ignore_changes = [scaling_config[0].desired_size]
+    create_before_destroy = true
+    ignore_changes        = [scaling_config[0].desired_size]
   }
 
-  depends_on = [aws_iam_role_policy_attachment.node]
+  depends_on = [aws_iam_role_policy_attachment.node, aws_eks_addon.before_nodes]
 }
 
 resource "aws_eks_node_group" "gpu" {
-  cluster_name    = aws_eks_cluster.this.name
-  node_group_name = "gpu"
-  node_role_arn   = aws_iam_role.node.arn
-  subnet_ids      = var.private_subnet_ids
-  ami_type        = "AL2023_x86_64_NVIDIA"
-  capacity_type   = "ON_DEMAND"
-  instance_types  = [var.gpu_instance_type]
+  cluster_name           = aws_eks_cluster.this.name
+  node_group_name_prefix = "gpu-"
+  version                = aws_eks_cluster.this.version
+  node_role_arn          = aws_iam_role.node.arn
+  subnet_ids             = var.private_subnet_ids
+  ami_type               = "AL2023_x86_64_NVIDIA"
+  capacity_type          = "ON_DEMAND"
+  instance_types         = [var.gpu_instance_type]
 
   scaling_config {
     min_size     = 0
@@ -241,12 +300,21 @@ resource "aws_eks_node_group" "gpu" {
     max_size     = var.gpu_node_max
   }
 
+  update_config {
+    max_unavailable = 1
+  }
+
+  # EKS replaces GPU nodes whose GPUs or kubelet turn unhealthy.
+  node_repair_config {
+    enabled = var.node_auto_repair
+  }
+
   launch_template {
     id      = aws_launch_template.node["gpu"].id
     version = aws_launch_template.node["gpu"].latest_version
   }
 
-  labels = { "node.kubernetes.io/role" = "gpu" }
+  labels = local.gpu_labels
 
   taint {
     key    = local.gpu_taint.key
@@ -257,11 +325,17 @@ resource "aws_eks_node_group" "gpu" {
   tags = merge(var.tags, local.autoscaler_discovery, local.gpu_node_template)
 
   lifecycle {
+    create_before_destroy = true
     # cluster-autoscaler owns the desired size.
     ignore_changes = [scaling_config[0].desired_size]
+
+    precondition {
+      condition     = local.accelerator != null
+      error_message = "gpu_instance_type ${var.gpu_instance_type}: unknown GPU family \"${local.gpu_family}\" (known: ${join(", ", sort(keys(local.accelerator_by_family)))}). Add its k8s.amazonaws.com/accelerator value to accelerator_by_family in tofu/modules/eks/main.tf."
+    }
   }
 
-  depends_on = [aws_iam_role_policy_attachment.node]
+  depends_on = [aws_iam_role_policy_attachment.node, aws_eks_addon.before_nodes]
 }
 
 # Managed node groups do not copy their tags to the Auto Scaling group, where

@@ -27,3 +27,13 @@ output "node_role_arn" {
   description = "IAM role of the nodes."
   value       = aws_iam_role.node.arn
 }
+
+output "gpu_accelerator" {
+  description = "k8s.amazonaws.com/accelerator of the GPU nodes, from the instance family."
+  value       = local.accelerator
+}
+
+output "node_group_names" {
+  description = "Generated names of the system and GPU node groups (prefixes system- and gpu-)."
+  value       = { system = aws_eks_node_group.system.node_group_name, gpu = aws_eks_node_group.gpu.node_group_name }
+}

@@ -1,10 +1,12 @@
 variable "cluster_name" {
-  description = "Name of the EKS cluster (clusterName in clusters/<env>/cluster-facts.yaml)."
+  description = "Name of the EKS cluster (clusterName in clusters/<env>/cluster-facts.yaml); every name in the env derives from it."
   type        = string
 
+  # At most 32 characters: IAM role names are limited to 64, and the longest derived one is
+  # "<cluster>-" plus a purpose of up to 31 characters (tests/test_tofu_static.py checks it).
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,38}$", var.cluster_name))
-    error_message = "cluster_name must be 2-39 lowercase letters, digits or dashes, starting with a letter."
+    condition     = can(regex("^[a-z][a-z0-9-]*[a-z0-9]$", var.cluster_name)) && length(var.cluster_name) <= 32
+    error_message = "cluster_name must be 2-32 lowercase letters, digits or dashes, starting with a letter and not ending with a dash."
   }
 }
 
@@ -16,6 +18,18 @@ variable "kubernetes_version" {
   validation {
     condition     = contains(["1.33", "1.34", "1.35"], var.kubernetes_version)
     error_message = "kubernetes_version must be one EKS supports in standard support: 1.33, 1.34 or 1.35."
+  }
+}
+
+variable "support_type" {
+  description = "upgrade_policy of the cluster: STANDARD (EKS upgrades it when standard support ends) or EXTENDED (stays, billed at about 6x the hourly price)."
+  type        = string
+  default     = "STANDARD"
+  nullable    = false
+
+  validation {
+    condition     = contains(["STANDARD", "EXTENDED"], var.support_type)
+    error_message = "support_type must be STANDARD or EXTENDED."
   }
 }
 
@@ -58,12 +72,14 @@ variable "system_instance_types" {
   description = "Instance types of the CPU system node group (add-ons, monitoring, Argo CD)."
   type        = list(string)
   default     = ["m6i.large"]
+  nullable    = false
 }
 
 variable "system_node_count" {
   description = "min, desired and max size of the system node group."
   type        = object({ min = number, desired = number, max = number })
   default     = { min = 2, desired = 2, max = 4 }
+  nullable    = false
 
   validation {
     condition     = var.system_node_count.min >= 2 && var.system_node_count.min <= var.system_node_count.desired && var.system_node_count.desired <= var.system_node_count.max
@@ -72,15 +88,22 @@ variable "system_node_count" {
 }
 
 variable "gpu_instance_type" {
-  description = "Instance type of the GPU node group."
+  description = "Instance type of the GPU node group; its family sets the k8s.amazonaws.com/accelerator label (g4dn, g5, g6, g6e, p4d, p5)."
   type        = string
   default     = "g4dn.xlarge"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]*\\.[a-z0-9]+$", var.gpu_instance_type))
+    error_message = "gpu_instance_type must be an EC2 instance type such as g4dn.xlarge."
+  }
 }
 
 variable "gpus_per_node" {
   description = "Physical GPUs per GPU node (1 for g4dn.xlarge)."
   type        = number
   default     = 1
+  nullable    = false
 }
 
 variable "gpu_time_slicing_replicas" {
@@ -104,6 +127,13 @@ variable "gpu_node_max" {
   }
 }
 
+variable "node_auto_repair" {
+  description = "EKS node auto-repair on both node groups: nodes whose kubelet or GPUs turn unhealthy are replaced."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
 variable "system_volume_gib" {
   description = "Root volume of system nodes."
   type        = number
@@ -125,6 +155,7 @@ variable "addon_versions" {
   description = "Add-on versions by name (vpc-cni, coredns, kube-proxy, eks-pod-identity-agent); a missing one gets AWS's default version for kubernetes_version."
   type        = map(string)
   default     = {}
+  nullable    = false
 
   validation {
     condition     = alltrue([for k in keys(var.addon_versions) : contains(["vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent"], k)])

@@ -1,6 +1,8 @@
 # A VPC for one EKS cluster: public subnets (load balancers, NAT) and private subnets (nodes,
 # internal load balancers) in each AZ, tagged for EKS and the AWS Load Balancer Controller.
 
+data "aws_region" "current" {}
+
 data "aws_availability_zones" "available" {
   #checkov:skip=CKV_AWS_394:the first az_count zones in name order are used; a zone AWS adds later sorts after them and changes nothing
   state = "available"
@@ -116,6 +118,59 @@ resource "aws_route_table_association" "private" {
   count          = length(local.azs)
   subnet_id      = aws_subnet.private[count.index].id
   route_table_id = aws_route_table.private[count.index].id
+}
+
+# --- endpoints ----------------------------------------------------------------------------
+
+# Image layers that ECR serves come from S3: through this free gateway endpoint they skip the
+# NAT gateway and its per-GB charge (a GPU node's first pull of the CUDA image is GBs).
+resource "aws_vpc_endpoint" "s3" {
+  vpc_id            = aws_vpc.this.id
+  service_name      = "com.amazonaws.${data.aws_region.current.name}.s3"
+  vpc_endpoint_type = "Gateway"
+  route_table_ids   = aws_route_table.private[*].id
+  tags              = merge(var.tags, { Name = "${var.name}-s3" })
+}
+
+# ECR API, ECR registry and STS inside the VPC (off by default: see interface_endpoints).
+locals {
+  interface_services = var.interface_endpoints ? toset(["ecr.api", "ecr.dkr", "sts"]) : toset([])
+}
+
+resource "aws_security_group" "endpoints" {
+  count = var.interface_endpoints ? 1 : 0
+
+  name_prefix = "${var.name}-endpoints-"
+  description = "HTTPS from the VPC to the interface endpoints"
+  vpc_id      = aws_vpc.this.id
+  tags        = merge(var.tags, { Name = "${var.name}-endpoints" })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "endpoints_https" {
+  count = var.interface_endpoints ? 1 : 0
+
+  security_group_id = aws_security_group.endpoints[0].id
+  description       = "HTTPS from the VPC"
+  cidr_ipv4         = aws_vpc.this.cidr_block
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+}
+
+resource "aws_vpc_endpoint" "interface" {
+  for_each = local.interface_services
+
+  vpc_id              = aws_vpc.this.id
+  service_name        = "com.amazonaws.${data.aws_region.current.name}.${each.value}"
+  vpc_endpoint_type   = "Interface"
+  subnet_ids          = aws_subnet.private[*].id
+  security_group_ids  = [aws_security_group.endpoints[0].id]
+  private_dns_enabled = true
+  tags                = merge(var.tags, { Name = "${var.name}-${each.value}" })
 }
 
 # VPC flow logs of rejected traffic, for security investigations.

@@ -22,3 +22,13 @@ output "nat_gateway_count" {
   description = "How many NAT gateways were made."
   value       = length(aws_nat_gateway.this)
 }
+
+output "private_route_table_ids" {
+  description = "Route tables of the private subnets (the S3 gateway endpoint is on them)."
+  value       = aws_route_table.private[*].id
+}
+
+output "vpc_endpoints" {
+  description = "VPC endpoints by service: s3 (gateway) and, with interface_endpoints, ecr.api, ecr.dkr and sts."
+  value       = merge({ s3 = aws_vpc_endpoint.s3.id }, { for k, e in aws_vpc_endpoint.interface : k => e.id })
+}

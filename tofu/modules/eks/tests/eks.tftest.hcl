@@ -66,6 +66,18 @@ run "the_gpu_node_group_scales_from_zero_with_taint_and_node_template_tags" {
     error_message = "auto-discovery tag on the GPU Auto Scaling group"
   }
   assert {
+    condition     = aws_eks_node_group.gpu.labels["k8s.amazonaws.com/accelerator"] == "nvidia-tesla-t4"
+    error_message = "g4dn nodes are labelled k8s.amazonaws.com/accelerator=nvidia-tesla-t4"
+  }
+  assert {
+    condition     = aws_autoscaling_group_tag.gpu["k8s.io/cluster-autoscaler/node-template/label/k8s.amazonaws.com/accelerator"].tag[0].value == "nvidia-tesla-t4"
+    error_message = "the accelerator label is a node-template tag too, so a scale-up from zero knows it"
+  }
+  assert {
+    condition     = aws_eks_node_group.gpu.node_repair_config[0].enabled && aws_eks_node_group.system.node_repair_config[0].enabled
+    error_message = "node auto-repair is on"
+  }
+  assert {
     condition     = output.gpu_node_template_gpus == 4
     error_message = "output agrees with the tags"
   }
@@ -104,8 +116,12 @@ run "the_api_is_private_plus_a_public_endpoint_limited_to_the_given_cidrs" {
     error_message = "secrets encrypted with KMS, all control-plane logs on"
   }
   assert {
-    condition     = length(aws_eks_addon.this) == 4 && aws_eks_addon.this["coredns"].addon_version == "v1.0.0-eksbuild.1"
-    error_message = "four add-ons at AWS's default versions unless pinned"
+    condition     = toset(keys(aws_eks_addon.before_nodes)) == toset(["vpc-cni", "kube-proxy", "eks-pod-identity-agent"]) && aws_eks_addon.coredns.addon_version == "v1.0.0-eksbuild.1"
+    error_message = "vpc-cni, kube-proxy and the Pod Identity agent come before the nodes, coredns after; AWS's default versions unless pinned"
+  }
+  assert {
+    condition     = aws_eks_cluster.this.upgrade_policy[0].support_type == "STANDARD"
+    error_message = "standard support by default: no silent move to extended support (about 6x the price)"
   }
 }
 
@@ -116,7 +132,7 @@ run "a_pinned_addon_version_wins" {
     addon_versions = { "vpc-cni" = "v1.21.0-eksbuild.2" }
   }
   assert {
-    condition     = aws_eks_addon.this["vpc-cni"].addon_version == "v1.21.0-eksbuild.2"
+    condition     = aws_eks_addon.before_nodes["vpc-cni"].addon_version == "v1.21.0-eksbuild.2"
     error_message = "addon_versions pins a version"
   }
 }
@@ -155,4 +171,77 @@ run "an_empty_admin_list_is_rejected" {
     admin_principal_arns = []
   }
   expect_failures = [var.admin_principal_arns]
+}
+
+run "node_groups_follow_the_cluster_version_and_are_replaced_under_new_names" {
+  command = apply
+
+  assert {
+    condition     = aws_eks_node_group.system.version == aws_eks_cluster.this.version && aws_eks_node_group.gpu.version == aws_eks_cluster.this.version && aws_eks_cluster.this.version == "1.35"
+    error_message = "both node groups run the cluster's Kubernetes version"
+  }
+  assert {
+    condition     = aws_eks_node_group.system.node_group_name_prefix == "system-" && aws_eks_node_group.gpu.node_group_name_prefix == "gpu-"
+    error_message = "node groups have name prefixes, so a replacement can exist beside the group it replaces (create_before_destroy)"
+  }
+}
+
+run "nodes_pull_images_only_and_can_be_reached_through_ssm" {
+  command = plan
+
+  assert {
+    condition     = toset(keys(aws_iam_role_policy_attachment.node)) == toset(["AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly", "AmazonSSMManagedInstanceCore"])
+    error_message = "node role: worker, CNI, ECR pull-only and SSM core policies, nothing else"
+  }
+}
+
+run "extended_support_is_a_choice" {
+  command = plan
+
+  variables {
+    support_type = "EXTENDED"
+  }
+  assert {
+    condition     = aws_eks_cluster.this.upgrade_policy[0].support_type == "EXTENDED"
+    error_message = "support_type reaches the cluster's upgrade policy"
+  }
+}
+
+run "an_unknown_support_type_is_rejected" {
+  command = plan
+
+  variables {
+    support_type = "FOREVER"
+  }
+  expect_failures = [var.support_type]
+}
+
+run "the_accelerator_label_follows_the_instance_family" {
+  command = plan
+
+  variables {
+    gpu_instance_type = "g6e.2xlarge"
+  }
+  assert {
+    condition     = aws_eks_node_group.gpu.labels["k8s.amazonaws.com/accelerator"] == "nvidia-l40s" && output.gpu_accelerator == "nvidia-l40s"
+    error_message = "g6e nodes carry nvidia-l40s"
+  }
+}
+
+run "a_gpu_family_without_a_known_accelerator_stops_the_plan" {
+  command = plan
+
+  variables {
+    gpu_instance_type = "g3.4xlarge"
+  }
+  expect_failures = [aws_eks_node_group.gpu]
+}
+
+run "a_cluster_name_longer_than_32_characters_is_rejected" {
+  command = plan
+
+  variables {
+    cluster_name = "a-cluster-name-of-thirty-three-ch"
+  }
+  expect_failures = [var.cluster_name]
 }

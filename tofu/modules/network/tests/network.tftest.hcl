@@ -98,3 +98,40 @@ run "a_too_small_vpc_is_rejected" {
   }
   expect_failures = [var.cidr]
 }
+
+run "image_layers_reach_s3_through_a_gateway_endpoint_on_the_private_route_tables" {
+  command = apply
+
+  assert {
+    condition     = aws_vpc_endpoint.s3.vpc_endpoint_type == "Gateway" && aws_vpc_endpoint.s3.service_name == "com.amazonaws.eu-west-1.s3"
+    error_message = "a gateway endpoint for S3 in the VPC's region"
+  }
+  assert {
+    condition     = toset(aws_vpc_endpoint.s3.route_table_ids) == toset(aws_route_table.private[*].id) && length(aws_vpc_endpoint.s3.route_table_ids) == 3
+    error_message = "the S3 endpoint is on every private route table (where the nodes are)"
+  }
+  assert {
+    condition     = length(aws_vpc_endpoint.interface) == 0 && length(aws_security_group.endpoints) == 0
+    error_message = "no interface endpoints unless asked for (they cost per hour and AZ)"
+  }
+}
+
+run "interface_endpoints_for_ecr_and_sts_when_asked_for" {
+  command = apply
+
+  variables {
+    interface_endpoints = true
+  }
+  assert {
+    condition     = toset(keys(aws_vpc_endpoint.interface)) == toset(["ecr.api", "ecr.dkr", "sts"])
+    error_message = "ECR API, ECR registry and STS endpoints"
+  }
+  assert {
+    condition     = alltrue([for e in aws_vpc_endpoint.interface : e.private_dns_enabled && e.vpc_endpoint_type == "Interface" && toset(e.subnet_ids) == toset(aws_subnet.private[*].id)])
+    error_message = "each in every private subnet, with private DNS so clients need no change"
+  }
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.endpoints_https[0].from_port == 443 && aws_vpc_security_group_ingress_rule.endpoints_https[0].cidr_ipv4 == "10.0.0.0/16"
+    error_message = "HTTPS from the VPC only"
+  }
+}

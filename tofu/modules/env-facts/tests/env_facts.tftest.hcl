@@ -1,0 +1,92 @@
+# The facts of the real envs, and broken copies of them (tests/fixtures/<env>/).
+
+run "the_dev_facts_are_read_as_kustomize_reads_them" {
+  command = plan
+
+  variables {
+    env_dir = "../../../clusters/dev"
+  }
+  assert {
+    condition     = output.facts.env == "dev" && output.facts.cluster_name == yamldecode(file("../../../clusters/dev/cluster-facts.yaml")).data.clusterName
+    error_message = "env and cluster name come from clusters/dev/cluster-facts.yaml"
+  }
+  assert {
+    condition     = output.facts.gpu_time_slicing_replicas == tonumber(yamldecode(file("../../../clusters/dev/cluster-facts.yaml")).data.gpuTimeSlicingReplicas)
+    error_message = "time-slicing replicas become a number"
+  }
+}
+
+run "the_prod_facts_pass_their_checks" {
+  command = plan
+
+  variables {
+    env_dir = "../../../clusters/prod"
+  }
+  assert {
+    condition     = output.facts.env == "prod"
+    error_message = "prod's facts are prod's"
+  }
+}
+
+run "an_env_without_facts_is_rejected" {
+  command = plan
+
+  variables {
+    env_dir = "tests/fixtures/no-such-env"
+  }
+  expect_failures = [var.env_dir]
+}
+
+run "facts_of_another_env_are_rejected" {
+  command = plan
+
+  variables {
+    env_dir = "tests/fixtures/wrong-env"
+  }
+  expect_failures = [output.facts]
+}
+
+run "a_missing_fact_is_rejected" {
+  command = plan
+
+  variables {
+    env_dir = "tests/fixtures/missing-region"
+  }
+  expect_failures = [output.facts]
+}
+
+run "a_cluster_name_eks_or_iam_would_refuse_is_rejected" {
+  command = plan
+
+  variables {
+    env_dir = "tests/fixtures/bad-cluster-name"
+  }
+  expect_failures = [output.facts]
+}
+
+run "a_cluster_name_too_long_for_the_derived_iam_names_is_rejected" {
+  command = plan
+
+  variables {
+    env_dir = "tests/fixtures/long-cluster-name"
+  }
+  expect_failures = [output.facts]
+}
+
+run "a_region_that_is_no_region_name_is_rejected" {
+  command = plan
+
+  variables {
+    env_dir = "tests/fixtures/bad-region"
+  }
+  expect_failures = [output.facts]
+}
+
+run "time_slicing_replicas_that_are_no_number_are_rejected" {
+  command = plan
+
+  variables {
+    env_dir = "tests/fixtures/bad-replicas"
+  }
+  expect_failures = [output.facts]
+}
