@@ -1,4 +1,5 @@
-# The facts of the real envs, and broken copies of them (tests/fixtures/<env>/).
+# The facts of the real envs, and broken copies of them (tests/fixtures/<env>/). The fixtures
+# with broken cluster facts hold no chart-versions.yaml, so `chart_versions` fails there too.
 
 run "the_dev_facts_are_read_as_kustomize_reads_them" {
   command = plan
@@ -14,6 +15,10 @@ run "the_dev_facts_are_read_as_kustomize_reads_them" {
     condition     = output.facts.gpu_time_slicing_replicas == tonumber(yamldecode(file("../../../clusters/dev/cluster-facts.yaml")).data.gpuTimeSlicingReplicas)
     error_message = "time-slicing replicas become a number"
   }
+  assert {
+    condition     = output.chart_versions == yamldecode(file("../../../clusters/dev/chart-versions.yaml")).data
+    error_message = "the chart versions are the ones clusters/dev/chart-versions.yaml pins"
+  }
 }
 
 run "the_prod_facts_pass_their_checks" {
@@ -25,6 +30,10 @@ run "the_prod_facts_pass_their_checks" {
   assert {
     condition     = output.facts.env == "prod"
     error_message = "prod's facts are prod's"
+  }
+  assert {
+    condition     = output.chart_versions == yamldecode(file("../../../clusters/prod/chart-versions.yaml")).data
+    error_message = "prod's chart versions are prod's own (promotion, not tofu, carries dev's forward)"
   }
 }
 
@@ -43,7 +52,7 @@ run "facts_of_another_env_are_rejected" {
   variables {
     env_dir = "tests/fixtures/wrong-env"
   }
-  expect_failures = [output.facts]
+  expect_failures = [output.facts, output.chart_versions]
 }
 
 run "a_missing_fact_is_rejected" {
@@ -52,7 +61,7 @@ run "a_missing_fact_is_rejected" {
   variables {
     env_dir = "tests/fixtures/missing-region"
   }
-  expect_failures = [output.facts]
+  expect_failures = [output.facts, output.chart_versions]
 }
 
 run "a_cluster_name_eks_or_iam_would_refuse_is_rejected" {
@@ -61,7 +70,7 @@ run "a_cluster_name_eks_or_iam_would_refuse_is_rejected" {
   variables {
     env_dir = "tests/fixtures/bad-cluster-name"
   }
-  expect_failures = [output.facts]
+  expect_failures = [output.facts, output.chart_versions]
 }
 
 run "a_cluster_name_too_long_for_the_derived_iam_names_is_rejected" {
@@ -70,7 +79,7 @@ run "a_cluster_name_too_long_for_the_derived_iam_names_is_rejected" {
   variables {
     env_dir = "tests/fixtures/long-cluster-name"
   }
-  expect_failures = [output.facts]
+  expect_failures = [output.facts, output.chart_versions]
 }
 
 run "a_region_that_is_no_region_name_is_rejected" {
@@ -79,7 +88,7 @@ run "a_region_that_is_no_region_name_is_rejected" {
   variables {
     env_dir = "tests/fixtures/bad-region"
   }
-  expect_failures = [output.facts]
+  expect_failures = [output.facts, output.chart_versions]
 }
 
 run "time_slicing_replicas_that_are_no_number_are_rejected" {
@@ -88,5 +97,23 @@ run "time_slicing_replicas_that_are_no_number_are_rejected" {
   variables {
     env_dir = "tests/fixtures/bad-replicas"
   }
-  expect_failures = [output.facts]
+  expect_failures = [output.facts, output.chart_versions]
+}
+
+run "an_env_without_chart_versions_is_rejected" {
+  command = plan
+
+  variables {
+    env_dir = "tests/fixtures/no-chart-versions"
+  }
+  expect_failures = [output.chart_versions]
+}
+
+run "a_chart_without_a_version_is_rejected" {
+  command = plan
+
+  variables {
+    env_dir = "tests/fixtures/empty-chart-version"
+  }
+  expect_failures = [output.chart_versions]
 }
