@@ -115,6 +115,24 @@ def test_every_job_asks_for_the_least_it_needs():
     }
 
 
+def test_the_pull_request_job_caches_every_environment_make_test_installs():
+    """A venv that `make test` needs but the cache leaves out is rebuilt on every run."""
+    makefile = (REPO / "Makefile").read_text()
+    prerequisites = re.search(r"^test: (.*?)##", makefile, re.MULTILINE)[1].split()
+    markers = {p for p in prerequisites if p.endswith("/.installed")} | {".venv/.installed"}
+    job = workflows()["pull-request.yaml"]["jobs"]["test"]
+    cached = {
+        line.strip()
+        for step in job["steps"]
+        if "actions/cache@" in step.get("uses", "")
+        for line in step["with"]["path"].splitlines()
+    }
+    touched = {word for step in job["steps"] for word in step.get("run", "").split()}
+    for marker in sorted(markers):
+        assert marker.split("/")[0] in cached, f"pull-request.yaml does not cache {marker}"
+        assert marker in touched, f"pull-request.yaml restores but does not touch {marker}"
+
+
 def tool_commands() -> list[list[str]]:
     """Every `python -m tools ...` that a step runs, as its words."""
     found = []
