@@ -99,6 +99,18 @@ def test_alertmanager_routes_each_severity_to_its_receiver(rendered, env, tmp_pa
     assert route("alertname=NoSeverity") == "team"  # nothing is dropped by accident
 
 
+def app_alerts(rendered, env: str) -> list[dict]:
+    """The alerting rules of the PrometheusRules that the env's Applications sync."""
+    return [
+        rule
+        for _app, manifest in rendered[env].manifests()
+        if manifest.kind == "PrometheusRule"
+        for group in manifest.obj["spec"]["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_every_alert_severity_has_a_receiver_that_sends_it(rendered, env):
     config = alertmanager_config(rendered, env)
@@ -110,9 +122,12 @@ def test_every_alert_severity_has_a_receiver_that_sends_it(rendered, env):
     }
     senders = {r["name"] for r in config["receivers"] if len(r) > 1}
     for rule in argocd_rules(rendered, env):
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+    alerts = argocd_rules(rendered, env) + app_alerts(rendered, env)
+    assert len(alerts) > len(argocd_rules(rendered, env)), "the app's alerts were not found"
+    for rule in alerts:
         severity = rule["labels"]["severity"]
         assert routed.get(severity) in senders, (rule["alert"], severity)
-        assert rule["annotations"]["summary"] and rule["annotations"]["description"]
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -199,8 +214,8 @@ def test_argocd_alerts_fire_when_they_should_and_stay_silent_otherwise(rendered,
     (tmp_path / "argocd-rules.yaml").write_text(
         yaml.safe_dump({"groups": [{"name": "argocd", "rules": rules}]}, sort_keys=False)
     )
-    spec = tmp_path / "argocd-alerts.test.yaml"
-    shutil.copy(REPO / "tests/promtool/argocd-alerts.test.yaml", spec)
+    spec = tmp_path / "argocd.rules-test.yaml"
+    shutil.copy(REPO / "tests/rules/argocd.rules-test.yaml", spec)
     promtool = need("promtool")
     check = subprocess.run(
         [promtool, "check", "rules", str(tmp_path / "argocd-rules.yaml")],
