@@ -10,7 +10,8 @@ export PORT
 # Pinned upstream CRDs and chart default values for offline validation (see docs/gitops.md).
 CRD_SOURCE_DIR ?= $(abspath ../shared/crds)
 CHART_VALUES_DIR ?= $(abspath ../shared/charts)
-export CRD_SOURCE_DIR CHART_VALUES_DIR
+REFERENCE_DIR ?= $(abspath ../shared/reference)
+export CRD_SOURCE_DIR CHART_VALUES_DIR REFERENCE_DIR
 ENV ?=
 
 .PHONY: help venv serve test e2e prometheus renovate-config lint format render validate diff \
@@ -169,11 +170,17 @@ deploy: require-env require-aws require-tofu ## build ENV: the cluster stage, th
 	@$(call init,gitops,$(ENV),$(ENV_DIR)/backend.hcl,envs/$(ENV)/gitops.tfstate)
 	$(call tf,gitops,$(ENV)) apply -input=false -var=env=$(ENV)
 
-destroy: require-env require-aws require-tofu ## tear ENV down in reverse (read docs/operations.md first)
+# What Kubernetes made in AWS (load balancers, volumes) is not in tofu's state and keeps the
+# VPC alive: `tools teardown` removes it first, and afterwards the log group EKS may re-create.
+TEARDOWN ?= $(PY) -m tools teardown
+destroy: require-env require-aws require-tofu ## tear ENV down: its Applications, then gitops and cluster stages (docs/operations.md)
+	@$(if $(findstring $(PY),$(TEARDOWN)),$(MAKE) --no-print-directory venv)
+	$(TEARDOWN) $(ENV)
 	@$(call init,gitops,$(ENV),$(ENV_DIR)/backend.hcl,envs/$(ENV)/gitops.tfstate)
 	$(call tf,gitops,$(ENV)) destroy -input=false -var=env=$(ENV)
 	@$(call init,cluster,$(ENV),$(ENV_DIR)/backend.hcl,envs/$(ENV)/cluster.tfstate)
 	$(call tf,cluster,$(ENV)) destroy -input=false $(ENV_VARS)
+	$(TEARDOWN) $(ENV) --leftovers
 
 test-aws-emulator: venv .venv-moto/.installed ## apply, re-plan and destroy the account layer and every env against a local AWS API
 	$(PY) -m tools aws-emulator

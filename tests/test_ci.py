@@ -133,6 +133,22 @@ def test_the_pull_request_job_caches_every_environment_make_test_installs():
         assert marker in touched, f"pull-request.yaml restores but does not touch {marker}"
 
 
+def test_the_pull_request_job_points_every_upstream_folder_at_what_fetch_schemas_writes():
+    """The Makefile defaults these to ../shared, which a GitHub runner does not have."""
+    makefile = (REPO / "Makefile").read_text()
+    exported = re.search(r"^export (CRD_SOURCE_DIR .*)$", makefile, re.MULTILINE)[1].split()
+    # tools/validate.py: each variable, and its folder in ../shared and in fetch-schemas' output
+    folders = dict(
+        re.findall(r'_source_dir\("(\w+)", "(\w+)"\)', (REPO / "tools/validate.py").read_text())
+    )
+    job = workflows()["pull-request.yaml"]["jobs"]["test"]
+    fetch = next(s["run"] for s in job["steps"] if "fetch-schemas" in s.get("run", ""))
+    assert 'fetch-schemas --out "$GITHUB_WORKSPACE/../upstream"' in fetch
+    for variable in exported:
+        expected = f"${{{{ github.workspace }}}}/../upstream/{folders[variable]}"
+        assert job["env"].get(variable) == expected, f"pull-request.yaml: {variable}"
+
+
 def tool_commands() -> list[list[str]]:
     """Every `python -m tools ...` that a step runs, as its words."""
     found = []

@@ -138,12 +138,30 @@ def test_plan_after_the_first_deploy_plans_the_gitops_stage_too(checkout, tmp_pa
     ]
 
 
-def test_destroy_removes_the_gitops_stage_before_the_cluster(checkout, tmp_path):
+FAKE_TEARDOWN = """#!/bin/bash
+echo "teardown $*" >> "$CALLS"
+"""
+
+
+def test_destroy_empties_the_cluster_then_removes_gitops_then_the_cluster(checkout, tmp_path):
     bin_dir = tools_dir(tmp_path, "tofu", "aws")
-    rc, out, calls = make(checkout, bin_dir, "destroy", "ENV=dev", AWS_WORKS="1")
+    (bin_dir / "teardown").write_text(FAKE_TEARDOWN)
+    (bin_dir / "teardown").chmod(0o755)
+    rc, out, calls = make(
+        checkout, bin_dir, "destroy", "ENV=dev", "TEARDOWN=teardown", AWS_WORKS="1"
+    )
     assert rc == 0, out
-    stages = [c.split()[1] for c in tofu_calls(calls) if " destroy " in c]
-    assert stages == ["-chdir=tofu/stages/gitops", "-chdir=tofu/stages/cluster"]
+    steps = [
+        c.split()[1] if c.startswith(".terraform") else c
+        for c in calls
+        if c.startswith("teardown") or " destroy " in c
+    ]
+    assert steps == [
+        "teardown dev",  # Applications, load balancers and volumes first (tools/teardown.py)
+        "-chdir=tofu/stages/gitops",
+        "-chdir=tofu/stages/cluster",
+        "teardown dev --leftovers",  # the log group EKS may re-create
+    ]
 
 
 def test_the_account_layer_has_targets_of_its_own(checkout, tmp_path):

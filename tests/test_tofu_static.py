@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tools import tofu
-from tools.render import REPO, environments
+from tools.render import REPO, ROOT_PROJECT, environments
 
 BOOTSTRAP = tofu.TOFU / "modules" / "argocd-bootstrap"
 ENVS = environments()
@@ -122,6 +122,8 @@ def test_the_gitops_stage_installs_argocd_with_the_files_platform_argocd_uses(en
     )
     path = yaml.safe_load(rendered)["spec"]["source"]["path"]
     assert (REPO / path / "kustomization.yaml").is_file(), f"root app path {path} missing"
+    project = stage_path(GITOPS, module["root_project_file"], env)
+    assert project == REPO / ROOT_PROJECT, "tofu makes the root project that render checks"
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -218,14 +220,22 @@ def test_the_longest_iam_role_name_of_an_env_fits_with_the_longest_cluster_name(
     assert cluster_name_limit(facts, "local.fact.clusterName") == limit
     assert cluster_name_limit(tofu.TOFU / "modules/network/variables.tf", "var.name") == limit
     suffixes = {}
-    for module in sorted(modules_of(CLUSTER)):
-        for entry in hcl2.load((module / "main.tf").open()).get("resource", []):
+    for module in sorted(modules_of(CLUSTER) | {CLUSTER}):
+        doc = hcl2.load((module / "main.tf").open())
+        for entry in doc.get("resource", []):
             for body in entry.get('"aws_iam_role"', {}).values():
                 name = unquote(body["name"])
+                if module.name == "pod-identity-role":
+                    assert name == "${var.cluster_name}-${var.name}", name
+                    continue  # named by its callers, below
                 match = re.fullmatch(r"\$\{var\.(?:cluster_name|name)\}(-[a-z0-9-]+)", name)
                 assert match, f"{module.name}: role name {name} is not <cluster>-<purpose>"
                 suffixes[f"{module.name}: {name}"] = match[1]
-    assert len(suffixes) >= 4, suffixes
+        for entry in doc.get("module", []):
+            for call, body in entry.items():
+                if unquote(body["source"]).endswith("/pod-identity-role"):
+                    suffixes[f"{module.name}: module {call}"] = "-" + unquote(body["name"])
+    assert len(suffixes) >= 6, suffixes
     longest = max(suffixes, key=lambda k: len(suffixes[k]))
     assert limit + len(suffixes[longest]) <= 64, f"{longest} exceeds 64 characters"
 
@@ -281,3 +291,50 @@ def test_the_autoscaler_service_account_is_the_one_pod_identity_binds(env):
     module = tofu.TOFU / "modules" / "cluster-autoscaler-pod-identity"
     assert values["rbac"]["serviceAccount"]["name"] == variable_default(module, "service_account")
     assert app["spec"]["destination"]["namespace"] == variable_default(module, "namespace")
+
+
+def test_the_load_balancer_controllers_service_account_is_the_one_pod_identity_binds():
+    folder = REPO / "platform/aws-load-balancer-controller"
+    values = yaml.safe_load((folder / "values.yaml").read_text())
+    app = yaml.safe_load((folder / "application.yaml").read_text())
+    module = tofu.TOFU / "modules" / "aws-load-balancer-controller-pod-identity"
+    assert values["serviceAccount"]["create"] is True
+    assert values["serviceAccount"]["name"] == variable_default(module, "service_account")
+    assert app["spec"]["destination"]["namespace"] == variable_default(module, "namespace")
+    stage = hcl2.load((CLUSTER / "main.tf").open())
+    assert unquote(block(stage, "module", "aws_load_balancer_controller")["source"]).endswith(
+        "/aws-load-balancer-controller-pod-identity"
+    ), "the cluster stage makes the controller's role"
+
+
+def test_the_controller_finds_the_vpc_by_the_name_the_network_module_gives_it():
+    """platform/aws-load-balancer-controller looks the VPC up by tag Name = cluster name."""
+    stage = hcl2.load((CLUSTER / "main.tf").open())
+    assert unquote(block(stage, "module", "network")["name"]) == "${local.facts.cluster_name}"
+    vpc = resource(hcl2.load((tofu.TOFU / "modules/network/main.tf").open()), "aws_vpc", "this")
+    assert vpc["tags"] == "${merge(var.tags, {Name = var.name})}", vpc["tags"]
+
+
+def test_the_storage_class_provisioner_is_the_ebs_csi_driver_the_cluster_runs(rendered):
+    provisioners = {
+        m.obj["provisioner"] for _a, m in rendered["dev"].manifests() if m.kind == "StorageClass"
+    }
+    assert provisioners == {"ebs.csi.aws.com"}
+    eks = (EKS / "main.tf").read_text()
+    assert re.search(r'addon_name\s*=\s*"aws-ebs-csi-driver"', eks)
+    assert re.search(r'"aws-ebs-csi-driver"\]', eks), "the driver is in the add-ons the module pins"
+
+
+def test_the_ebs_csi_drivers_role_trusts_the_service_account_its_add_on_is_bound_to():
+    """The EKS add-on runs its controller as the service account named in its Pod Identity
+    association; the role's trust must name the same one, or volumes never attach."""
+    stage = hcl2.load((CLUSTER / "main.tf").open())
+    role, eks = block(stage, "module", "ebs_csi_driver_role"), block(stage, "module", "eks")
+    assert unquote(role["namespace"]) == "kube-system"
+    assert unquote(role["association"]) == "addon", "the add-on makes the association"
+    assert unquote(role["service_account"]) == unquote(eks["ebs_csi_service_account"])
+    assert unquote(eks["ebs_csi_role_arn"]) == "${module.ebs_csi_driver_role.role_arn}"
+    addon = resource(hcl2.load((EKS / "main.tf").open()), "aws_eks_addon", "ebs_csi_driver")
+    association = addon["pod_identity_association"][0]
+    assert unquote(association["service_account"]) == "${var.ebs_csi_service_account}"
+    assert unquote(association["role_arn"]) == "${var.ebs_csi_role_arn}"

@@ -56,7 +56,10 @@ def cmd_fetch_schemas(args: argparse.Namespace) -> int:
     from tools.schemas import fetch
 
     fetch(args.out, args.repo)
-    print(f"export CRD_SOURCE_DIR={args.out / 'crds'} CHART_VALUES_DIR={args.out / 'charts'}")
+    print(
+        f"export CRD_SOURCE_DIR={args.out / 'crds'} CHART_VALUES_DIR={args.out / 'charts'} "
+        f"REFERENCE_DIR={args.out / 'reference'}"
+    )
     return 0
 
 

@@ -299,7 +299,7 @@ def run(
     return result
 
 
-def _wait_for_first_values(prom: PrometheusServer, p: Plan, log, timeout_s: float = 30) -> None:
+def _wait_for_first_values(prom: PrometheusServer, p: Plan, log, timeout_s: float = 60) -> None:
     """Until the target is scraped and every trigger query answers one series; else name why."""
     deadline = time.monotonic() + timeout_s
     answers: dict[str, Any] = {}
@@ -312,6 +312,7 @@ def _wait_for_first_values(prom: PrometheusServer, p: Plan, log, timeout_s: floa
                 answers[query] = str(exc)
         if all(n == 1 for n in answers.values()):
             log(f"e2e: Prometheus scrapes the server; every trigger query answers ({answers})")
+            _wait_for_no_alert(prom, deadline, log)
             return
         time.sleep(0.5)
     problems = []
@@ -332,6 +333,18 @@ def _wait_for_first_values(prom: PrometheusServer, p: Plan, log, timeout_s: floa
                     + (f"; Prometheus has no series named {unknown}" if unknown else "")
                 )
     raise WiringError("the e2e setup failed:\n  " + "\n  ".join(problems))
+
+
+def _wait_for_no_alert(prom: PrometheusServer, deadline: float, log) -> None:
+    """The alerts on missing inputs go pending while the first scrapes and rule evaluations
+    come in; the run starts at a healthy idle, once the rules have seen the data."""
+    active: list[str] = []
+    while time.monotonic() < deadline:
+        active = sorted(a["labels"]["alertname"] for a in prom.alerts())
+        if not active:
+            return
+        time.sleep(0.5)
+    raise WiringError(f"the e2e setup failed: alerts still active at idle: {active}")
 
 
 def _go_through_phases(prom, p: Plan, server, phases, workdir: Path, result: Run, log) -> None:

@@ -1,13 +1,14 @@
 """Download the pinned upstream CRDs and chart default values that `validate` reads, for
 machines outside the project's CI (where ../shared holds them already).
 
-Layout written, the same as CRD_SOURCE_DIR / CHART_VALUES_DIR expect:
+Layout written, the same as CRD_SOURCE_DIR / CHART_VALUES_DIR / REFERENCE_DIR expect:
   OUT/crds/<chart>-<version>/*.yaml      CRDs from the projects' release sources
   OUT/charts/<chart>-<version>/values.yaml   `helm show values` of the pinned chart
+  OUT/reference/<chart>-<version>/*      upstream files our code follows (an IAM policy)
 Every chart version that any env pins (clusters/<env>/chart-versions.yaml) is fetched, so
 each env is validated against its own versions; the chart repositories come from
-platform/*/application.yaml. The app versions that the CRDs belong to are listed below and
-must move with the chart versions.
+platform/*/application.yaml. The app versions that the CRDs and reference files belong to
+are listed below and must move with the chart versions.
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ CRD_URLS = {
         "https://raw.githubusercontent.com/prometheus-operator/prometheus-operator/v0.93.1/"
         f"example/prometheus-operator-crd/monitoring.coreos.com_{name}.yaml"
         for name in ("servicemonitors", "podmonitors", "prometheusrules", "probes")
+    ],
+}
+
+
+# Upstream files that code in this repository is written from, checked by tests.
+REFERENCE_URLS = {
+    "aws-load-balancer-controller-3.5.0": [
+        "https://raw.githubusercontent.com/kubernetes-sigs/aws-load-balancer-controller/v3.5.0/"
+        "docs/install/iam_policy.json"
     ],
 }
 
@@ -99,13 +109,16 @@ def fetch(out: Path, repo: Path = REPO) -> None:
         (folder / "values.yaml").write_text(values.stdout)
         print(f"wrote {folder / 'values.yaml'}")
     pinned = {f"{chart}-{version}" for _url, chart, version in pinned_charts(repo)}
-    for name, urls in CRD_URLS.items():
-        if name not in pinned:
-            continue
-        folder = out / "crds" / name
-        folder.mkdir(parents=True, exist_ok=True)
-        for url in urls:
-            target = folder / url.rsplit("/", 1)[1]
-            with urllib.request.urlopen(url, timeout=60) as response:
-                target.write_bytes(response.read())
-            print(f"wrote {target}")
+    for kind, sources in (("crds", CRD_URLS), ("reference", REFERENCE_URLS)):
+        for name, urls in sources.items():
+            if name in pinned:
+                _download(out / kind / name, urls)
+
+
+def _download(folder: Path, urls: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for url in urls:
+        target = folder / url.rsplit("/", 1)[1]
+        with urllib.request.urlopen(url, timeout=60) as response:
+            target.write_bytes(response.read())
+        print(f"wrote {target}")

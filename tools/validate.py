@@ -75,6 +75,11 @@ def chart_values_dir() -> Path:
     return _source_dir("CHART_VALUES_DIR", "charts")
 
 
+def reference_dir() -> Path:
+    """Upstream files our code is written from, e.g. a controller's IAM policy."""
+    return _source_dir("REFERENCE_DIR", "reference")
+
+
 def _source_dir(variable: str, shared_name: str) -> Path:
     value = os.environ.get(variable)
     path = Path(value) if value else REPO.parent / "shared" / shared_name

@@ -4,5 +4,4 @@
 public_access_cidrs  = ["203.0.113.0/24"]
 admin_principal_arns = ["arn:aws:iam::111122223333:role/platform-admin"]
 nat_gateway_per_az   = false
-vpc_cidr             = "10.10.0.0/16"
 gpu_node_max         = 2

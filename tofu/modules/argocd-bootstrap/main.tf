@@ -4,11 +4,13 @@
 
 locals {
   namespace = "argocd"
-  root = yamldecode(templatefile(var.root_application_file, {
+  facts = {
     env             = var.env
     repo_url        = var.repo_url
     target_revision = var.target_revision
-  }))
+  }
+  root               = yamldecode(templatefile(var.root_application_file, local.facts))
+  root_project       = yamldecode(templatefile(var.root_project_file, local.facts))
   private_repository = var.repository_password != null
 }
 
@@ -48,8 +50,9 @@ resource "kubernetes_secret_v1" "repository" {
   depends_on = [helm_release.argocd]
 }
 
-# The root Application, through the argocd-apps chart: a Helm release can wait for Argo CD's
-# CRDs, where a plain manifest would fail to plan on a new cluster.
+# The root Application and its AppProject, through the argocd-apps chart: a Helm release can
+# wait for Argo CD's CRDs, where a plain manifest would fail to plan on a new cluster. Root
+# may create only what its project allows (not the unrestricted `default` project).
 resource "helm_release" "root" {
   name       = "argocd-root"
   repository = "https://argoproj.github.io/argo-helm"
@@ -57,6 +60,12 @@ resource "helm_release" "root" {
   version    = var.apps_chart_version
   namespace  = local.namespace
   values = [yamlencode({
+    projects = {
+      (local.root_project.metadata.name) = merge(local.root_project.spec, {
+        namespace        = local.namespace
+        additionalLabels = try(local.root_project.metadata.labels, {})
+      })
+    }
     applications = {
       (local.root.metadata.name) = merge(local.root.spec, {
         namespace        = local.namespace

@@ -49,6 +49,11 @@ variable "root_application_file" {
   type        = string
 }
 
+variable "root_project_file" {
+  description = "Template of the root Application's AppProject (bootstrap/root-project.yaml)."
+  type        = string
+}
+
 variable "apps_chart_version" {
   description = "argocd-apps chart version, which creates the root Application after Argo CD's CRDs exist."
   type        = string

@@ -11,32 +11,6 @@ locals {
     "arn", data.aws_partition.current.partition, "eks", data.aws_region.current.name,
     data.aws_caller_identity.current.account_id, "nodegroup/${var.cluster_name}/*",
   ])
-}
-
-resource "aws_iam_role" "this" {
-  name = "${var.cluster_name}-cluster-autoscaler"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "pods.eks.amazonaws.com" }
-      Action    = ["sts:AssumeRole", "sts:TagSession"]
-      Condition = {
-        # Pod Identity passes these as session tags: only this cluster's autoscaler may assume.
-        StringEquals = {
-          "aws:RequestTag/eks-cluster-name"           = var.cluster_name
-          "aws:RequestTag/kubernetes-namespace"       = var.namespace
-          "aws:RequestTag/kubernetes-service-account" = var.service_account
-        }
-      }
-    }]
-  })
-  tags = var.tags
-}
-
-resource "aws_iam_role_policy" "this" {
-  name = "cluster-autoscaler"
-  role = aws_iam_role.this.id
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
@@ -72,10 +46,12 @@ resource "aws_iam_role_policy" "this" {
   })
 }
 
-resource "aws_eks_pod_identity_association" "this" {
+module "role" {
+  source          = "../pod-identity-role"
   cluster_name    = var.cluster_name
+  name            = "cluster-autoscaler"
   namespace       = var.namespace
   service_account = var.service_account
-  role_arn        = aws_iam_role.this.arn
+  policy_json     = local.policy
   tags            = var.tags
 }

@@ -1,9 +1,19 @@
 output "role_arn" {
   description = "The role cluster-autoscaler's pods receive."
-  value       = aws_iam_role.this.arn
+  value       = module.role.role_arn
 }
 
 output "service_account" {
   description = "namespace/name of the service account the role is bound to."
-  value       = "${var.namespace}/${var.service_account}"
+  value       = module.role.service_account
+}
+
+output "policy" {
+  description = "The role's permissions (JSON), for tests."
+  value       = local.policy
+}
+
+output "trust_policy" {
+  description = "The role's trust policy (JSON), for tests."
+  value       = module.role.trust_policy
 }

@@ -1,10 +1,10 @@
 # EKS with API-only authentication (access entries), KMS-encrypted secrets, control-plane
-# logs, the four core add-ons, a CPU system node group and a GPU node group that scales from
-# zero (AL2023 NVIDIA AMI: driver and container toolkit preinstalled).
+# logs, the core add-ons and the EBS CSI driver, a CPU system node group and a GPU node group
+# that scales from zero (AL2023 NVIDIA AMI: driver and container toolkit preinstalled).
 #
 # Order, on create and (reversed) on destroy: cluster -> vpc-cni, kube-proxy, Pod Identity
-# agent -> node groups -> coredns. Nodes never start without a CNI, and destroy drains the
-# nodes before it removes the CNI.
+# agent -> node groups -> coredns, EBS CSI driver. Nodes never start without a CNI, and
+# destroy drains the nodes before it removes the CNI.
 
 data "aws_partition" "current" {}
 data "aws_caller_identity" "current" {}
@@ -44,7 +44,12 @@ locals {
   }
   # Add-ons the nodes need to join and run pods, created before them; coredns needs nodes.
   addons_before_nodes = toset(["vpc-cni", "kube-proxy", "eks-pod-identity-agent"])
-  addons              = setunion(local.addons_before_nodes, ["coredns"])
+  addons              = setunion(local.addons_before_nodes, ["coredns", "aws-ebs-csi-driver"])
+  addon_configuration = {
+    # The VPC CNI's network policy agent enforces NetworkPolicies (without it they are
+    # accepted by the API server and do nothing).
+    vpc-cni = jsonencode({ enableNetworkPolicy = "true" })
+  }
 }
 
 # --- control plane -----------------------------------------------------------------------
@@ -170,6 +175,7 @@ resource "aws_eks_addon" "before_nodes" {
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = each.value
   addon_version               = lookup(var.addon_versions, each.value, data.aws_eks_addon_version.default[each.value].version)
+  configuration_values        = lookup(local.addon_configuration, each.value, null)
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "PRESERVE"
   tags                        = var.tags
@@ -183,6 +189,25 @@ resource "aws_eks_addon" "coredns" {
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "PRESERVE"
   tags                        = var.tags
+
+  depends_on = [aws_eks_node_group.system]
+}
+
+# Volumes for the PersistentVolumeClaims (Prometheus, Alertmanager, Grafana; the StorageClass is
+# platform/storage in Git). Its controller is a Deployment: it needs the system nodes too. Its
+# IAM role comes through Pod Identity (ebs_csi_role_arn, module pod-identity-role).
+resource "aws_eks_addon" "ebs_csi_driver" {
+  cluster_name                = aws_eks_cluster.this.name
+  addon_name                  = "aws-ebs-csi-driver"
+  addon_version               = lookup(var.addon_versions, "aws-ebs-csi-driver", data.aws_eks_addon_version.default["aws-ebs-csi-driver"].version)
+  resolve_conflicts_on_create = "OVERWRITE"
+  resolve_conflicts_on_update = "PRESERVE"
+  tags                        = var.tags
+
+  pod_identity_association {
+    role_arn        = var.ebs_csi_role_arn
+    service_account = var.ebs_csi_service_account
+  }
 
   depends_on = [aws_eks_node_group.system]
 }

@@ -37,3 +37,8 @@ output "node_group_names" {
   description = "Generated names of the system and GPU node groups (prefixes system- and gpu-)."
   value       = { system = aws_eks_node_group.system.node_group_name, gpu = aws_eks_node_group.gpu.node_group_name }
 }
+
+output "ebs_csi_service_account" {
+  description = "namespace/name of the EBS CSI driver's controller service account, bound to ebs_csi_role_arn."
+  value       = "kube-system/${var.ebs_csi_service_account}"
+}

@@ -152,15 +152,27 @@ variable "gpu_volume_gib" {
 }
 
 variable "addon_versions" {
-  description = "Add-on versions by name (vpc-cni, coredns, kube-proxy, eks-pod-identity-agent); a missing one gets AWS's default version for kubernetes_version."
+  description = "Add-on versions by name (vpc-cni, coredns, kube-proxy, eks-pod-identity-agent, aws-ebs-csi-driver); a missing one gets AWS's default version for kubernetes_version."
   type        = map(string)
   default     = {}
   nullable    = false
 
   validation {
-    condition     = alltrue([for k in keys(var.addon_versions) : contains(["vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent"], k)])
-    error_message = "addon_versions keys must be vpc-cni, coredns, kube-proxy or eks-pod-identity-agent."
+    condition     = alltrue([for k in keys(var.addon_versions) : contains(["vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver"], k)])
+    error_message = "addon_versions keys must be vpc-cni, coredns, kube-proxy, eks-pod-identity-agent or aws-ebs-csi-driver."
   }
+}
+
+variable "ebs_csi_role_arn" {
+  description = "IAM role of the EBS CSI driver's controller (module pod-identity-role, association \"addon\")."
+  type        = string
+}
+
+variable "ebs_csi_service_account" {
+  description = "The EBS CSI driver's controller service account in kube-system (the add-on's own name), bound to ebs_csi_role_arn."
+  type        = string
+  default     = "ebs-csi-controller-sa"
+  nullable    = false
 }
 
 variable "log_retention_days" {

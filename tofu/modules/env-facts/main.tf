@@ -1,5 +1,6 @@
 # Reads an env's facts, clusters/<env>/cluster-facts.yaml: the ConfigMap that Kustomize reads
-# too, so cluster name, region, Kubernetes version and GPU time-slicing are written once.
+# too, so cluster name, region, Kubernetes version, VPC range and GPU time-slicing are written
+# once.
 # The `facts` output checks them: a bad fact stops the plan, naming the file and the field.
 # Also the env's chart versions, clusters/<env>/chart-versions.yaml, which Kustomize copies
 # into the Applications and promotion copies between envs: the gitops stage installs Argo CD
@@ -8,7 +9,7 @@
 locals {
   file     = "clusters/${basename(var.env_dir)}/cluster-facts.yaml"
   facts    = try(yamldecode(file("${var.env_dir}/cluster-facts.yaml")).data, {})
-  required = ["env", "repoURL", "targetRevision", "clusterName", "region", "kubernetesVersion", "gpuTimeSlicingReplicas"]
+  required = ["env", "repoURL", "targetRevision", "clusterName", "region", "kubernetesVersion", "vpcCidr", "gpuTimeSlicingReplicas"]
   missing  = [for key in local.required : key if !can(tostring(local.facts[key]))]
   fact     = { for key in local.required : key => try(tostring(local.facts[key]), "") }
   replicas = try(tonumber(local.fact.gpuTimeSlicingReplicas), 0)

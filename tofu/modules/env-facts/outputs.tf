@@ -1,10 +1,11 @@
 output "facts" {
-  description = "The env's facts: env, cluster_name, region, kubernetes_version, gpu_time_slicing_replicas, repo_url, target_revision."
+  description = "The env's facts: env, cluster_name, region, kubernetes_version, vpc_cidr, gpu_time_slicing_replicas, repo_url, target_revision."
   value = {
     env                       = local.fact.env
     cluster_name              = local.fact.clusterName
     region                    = local.fact.region
     kubernetes_version        = local.fact.kubernetesVersion
+    vpc_cidr                  = local.fact.vpcCidr
     gpu_time_slicing_replicas = local.replicas
     repo_url                  = local.fact.repoURL
     target_revision           = local.fact.targetRevision
@@ -26,6 +27,11 @@ output "facts" {
   precondition {
     condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", local.fact.region))
     error_message = "${local.file}: data.region \"${local.fact.region}\" is not an AWS region name such as eu-west-1."
+  }
+  precondition {
+    # The network module carves its subnets out of a /16 to /20.
+    condition     = can(cidrhost(local.fact.vpcCidr, 0)) && contains(["16", "17", "18", "19", "20"], try(split("/", local.fact.vpcCidr)[1], ""))
+    error_message = "${local.file}: data.vpcCidr \"${local.fact.vpcCidr}\" must be an IPv4 range from /16 to /20, e.g. 10.10.0.0/16."
   }
   precondition {
     condition     = local.replicas >= 1 && floor(local.replicas) == local.replicas

@@ -32,3 +32,8 @@ output "vpc_endpoints" {
   description = "VPC endpoints by service: s3 (gateway) and, with interface_endpoints, ecr.api, ecr.dkr and sts."
   value       = merge({ s3 = aws_vpc_endpoint.s3.id }, { for k, e in aws_vpc_endpoint.interface : k => e.id })
 }
+
+output "vpc_cidr" {
+  description = "IPv4 range of the VPC."
+  value       = aws_vpc.this.cidr_block
+}

@@ -27,7 +27,7 @@ provider "aws" {
 module "network" {
   source              = "../../modules/network"
   name                = local.facts.cluster_name
-  cidr                = var.vpc_cidr
+  cidr                = local.facts.vpc_cidr
   nat_gateway_per_az  = var.nat_gateway_per_az
   interface_endpoints = var.interface_endpoints
 }
@@ -49,10 +49,37 @@ module "eks" {
   gpu_node_max              = var.gpu_node_max
   node_auto_repair          = var.node_auto_repair
   addon_versions            = var.addon_versions
+  ebs_csi_role_arn          = module.ebs_csi_driver_role.role_arn
+  ebs_csi_service_account   = local.ebs_csi_service_account
 }
 
-# Pod Identity roles of the add-ons that Argo CD installs, one small module each.
+# Pod Identity roles of the add-ons, one small module each: those Argo CD installs are bound
+# to the service accounts their charts' values name (a test compares them).
 module "cluster_autoscaler" {
   source       = "../../modules/cluster-autoscaler-pod-identity"
   cluster_name = module.eks.cluster_name
 }
+
+module "aws_load_balancer_controller" {
+  source       = "../../modules/aws-load-balancer-controller-pod-identity"
+  cluster_name = module.eks.cluster_name
+}
+
+# The EBS CSI driver is an EKS add-on (module eks) that binds its own service account.
+locals {
+  ebs_csi_service_account = "ebs-csi-controller-sa"
+}
+
+module "ebs_csi_driver_role" {
+  source          = "../../modules/pod-identity-role"
+  cluster_name    = local.facts.cluster_name
+  name            = "ebs-csi-driver"
+  namespace       = "kube-system"
+  service_account = local.ebs_csi_service_account
+  association     = "addon"
+  managed_policy_arns = [
+    "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy",
+  ]
+}
+
+data "aws_partition" "current" {}

@@ -37,3 +37,17 @@ output "kubeconfig_command" {
   description = "How to point kubectl at the cluster."
   value       = "aws eks update-kubeconfig --region ${local.facts.region} --name ${module.eks.cluster_name}"
 }
+
+output "vpc_cidr" {
+  description = "The VPC's range (vpcCidr in the facts): the app's NetworkPolicy admits its load balancer from there."
+  value       = module.network.vpc_cidr
+}
+
+output "pod_identity" {
+  description = "namespace/service account each add-on role is bound to (what the charts in platform/ name)."
+  value = {
+    cluster-autoscaler           = module.cluster_autoscaler.service_account
+    aws-load-balancer-controller = module.aws_load_balancer_controller.service_account
+    aws-ebs-csi-driver           = module.eks.ebs_csi_service_account
+  }
+}

@@ -32,12 +32,6 @@ variable "gpu_node_max" {
   type        = number
 }
 
-variable "vpc_cidr" {
-  description = "IPv4 CIDR of the env's VPC; distinct per env if VPCs may be peered one day."
-  type        = string
-  default     = null
-}
-
 variable "interface_endpoints" {
   description = "ECR and STS interface endpoints (cost in tofu/modules/network/variables.tf)."
   type        = bool

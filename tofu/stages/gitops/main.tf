@@ -61,6 +61,7 @@ module "argocd" {
   values_file           = "${local.repo}/bootstrap/argocd/values.yaml"
   env_values_file       = "${local.env_dir}/values/argocd.yaml"
   root_application_file = "${local.repo}/bootstrap/root-application.yaml"
+  root_project_file     = "${local.repo}/bootstrap/root-project.yaml"
   repository_username   = var.repository_username
   repository_password   = var.repository_password
 }

@@ -8,6 +8,7 @@ variables {
   values_file           = "../../../bootstrap/argocd/values.yaml"
   env_values_file       = "../../../clusters/dev/values/argocd.yaml"
   root_application_file = "../../../bootstrap/root-application.yaml"
+  root_project_file     = "../../../bootstrap/root-project.yaml"
 }
 
 run "argocd_and_the_root_application_of_the_env_are_installed" {
@@ -20,6 +21,10 @@ run "argocd_and_the_root_application_of_the_env_are_installed" {
   assert {
     condition     = yamldecode(helm_release.root.values[0]).applications.root.source.path == "clusters/dev"
     error_message = "the root Application syncs clusters/dev"
+  }
+  assert {
+    condition     = yamldecode(helm_release.root.values[0]).applications.root.project == "root" && yamldecode(helm_release.root.values[0]).projects.root.sourceRepos == ["https://github.com/example-org/gpu-inference-gitops.git"]
+    error_message = "root lives in its own project, limited to this repository"
   }
   assert {
     condition     = length(kubernetes_secret_v1.repository) == 0

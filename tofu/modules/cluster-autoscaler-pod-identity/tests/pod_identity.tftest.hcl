@@ -21,19 +21,23 @@ run "the_role_is_bound_to_the_autoscalers_service_account_and_scoped_to_the_clus
   command = apply
 
   assert {
-    condition     = aws_eks_pod_identity_association.this.namespace == "kube-system" && aws_eks_pod_identity_association.this.service_account == "cluster-autoscaler"
+    condition     = output.service_account == "kube-system/cluster-autoscaler"
     error_message = "bound to kube-system/cluster-autoscaler"
   }
   assert {
-    condition     = jsondecode(aws_iam_role_policy.this.policy).Statement[1].Condition.StringEquals["aws:ResourceTag/k8s.io/cluster-autoscaler/gpu-inference-test"] == "owned"
+    condition     = jsondecode(output.policy).Statement[1].Condition.StringEquals["aws:ResourceTag/k8s.io/cluster-autoscaler/gpu-inference-test"] == "owned"
     error_message = "scaling is limited to Auto Scaling groups tagged as owned by this cluster"
   }
   assert {
-    condition     = jsondecode(aws_iam_role_policy.this.policy).Statement[2].Action == "eks:DescribeNodegroup" && jsondecode(aws_iam_role_policy.this.policy).Statement[2].Resource == "arn:aws:eks:eu-west-1:111122223333:nodegroup/gpu-inference-test/*"
+    condition     = jsondecode(output.policy).Statement[2].Action == "eks:DescribeNodegroup" && jsondecode(output.policy).Statement[2].Resource == "arn:aws:eks:eu-west-1:111122223333:nodegroup/gpu-inference-test/*"
     error_message = "eks:DescribeNodegroup on this cluster's node groups, for scale from zero"
   }
   assert {
-    condition     = jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Principal.Service == "pods.eks.amazonaws.com"
+    condition     = jsondecode(output.trust_policy).Statement[0].Principal.Service == "pods.eks.amazonaws.com"
     error_message = "trusted by EKS Pod Identity"
+  }
+  assert {
+    condition     = jsondecode(output.trust_policy).Statement[0].Condition.StringEquals["aws:RequestTag/kubernetes-service-account"] == "cluster-autoscaler" && jsondecode(output.trust_policy).Statement[0].Condition.StringEquals["aws:RequestTag/eks-cluster-name"] == "gpu-inference-test"
+    error_message = "only this cluster's cluster-autoscaler service account may assume the role"
   }
 }

@@ -40,6 +40,7 @@ variables {
   public_access_cidrs       = ["203.0.113.0/24"]
   admin_principal_arns      = ["arn:aws:iam::111122223333:role/platform-admin"]
   gpu_time_slicing_replicas = 4
+  ebs_csi_role_arn          = "arn:aws:iam::111122223333:role/gpu-inference-test-ebs-csi-driver"
 }
 
 run "the_gpu_node_group_scales_from_zero_with_taint_and_node_template_tags" {
@@ -122,6 +123,19 @@ run "the_api_is_private_plus_a_public_endpoint_limited_to_the_given_cidrs" {
   assert {
     condition     = aws_eks_cluster.this.upgrade_policy[0].support_type == "STANDARD"
     error_message = "standard support by default: no silent move to extended support (about 6x the price)"
+  }
+}
+
+run "network_policies_are_enforced_and_volumes_come_from_the_ebs_csi_driver" {
+  command = plan
+
+  assert {
+    condition     = jsondecode(aws_eks_addon.before_nodes["vpc-cni"].configuration_values).enableNetworkPolicy == "true"
+    error_message = "the VPC CNI enforces NetworkPolicies"
+  }
+  assert {
+    condition     = one(aws_eks_addon.ebs_csi_driver.pod_identity_association).role_arn == "arn:aws:iam::111122223333:role/gpu-inference-test-ebs-csi-driver" && "kube-system/${one(aws_eks_addon.ebs_csi_driver.pod_identity_association).service_account}" == output.ebs_csi_service_account
+    error_message = "the EBS CSI driver's controller gets its role through Pod Identity"
   }
 }
 

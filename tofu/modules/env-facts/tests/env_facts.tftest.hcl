@@ -16,6 +16,10 @@ run "the_dev_facts_are_read_as_kustomize_reads_them" {
     error_message = "time-slicing replicas become a number"
   }
   assert {
+    condition     = output.facts.vpc_cidr == yamldecode(file("../../../clusters/dev/cluster-facts.yaml")).data.vpcCidr
+    error_message = "the VPC range the app's NetworkPolicy admits is the one the network is built with"
+  }
+  assert {
     condition     = output.chart_versions == yamldecode(file("../../../clusters/dev/chart-versions.yaml")).data
     error_message = "the chart versions are the ones clusters/dev/chart-versions.yaml pins"
   }
@@ -116,4 +120,13 @@ run "a_chart_without_a_version_is_rejected" {
     env_dir = "tests/fixtures/empty-chart-version"
   }
   expect_failures = [output.chart_versions]
+}
+
+run "a_vpc_range_the_subnets_do_not_fit_in_is_rejected" {
+  command = plan
+
+  variables {
+    env_dir = "tests/fixtures/bad-vpc-cidr"
+  }
+  expect_failures = [output.facts, output.chart_versions]
 }

@@ -63,6 +63,14 @@ run "dev_is_built_from_its_facts" {
     condition     = output.kubeconfig_command == "aws eks update-kubeconfig --region ${output.region} --name ${output.cluster_name}"
     error_message = "the kubeconfig command names the cluster and region"
   }
+  assert {
+    condition     = output.vpc_cidr == yamldecode(file("../../../clusters/dev/cluster-facts.yaml")).data.vpcCidr
+    error_message = "the VPC is built with the facts' range (the app's NetworkPolicy admits its load balancer from there)"
+  }
+  assert {
+    condition     = jsondecode(module.ebs_csi_driver_role.trust_policy).Statement[0].Condition.StringEquals["aws:RequestTag/kubernetes-service-account"] == split("/", output.pod_identity["aws-ebs-csi-driver"])[1]
+    error_message = "the EBS CSI driver's role trusts the service account the add-on binds it to"
+  }
 }
 
 run "prod_is_built_from_its_own_facts_with_the_same_code" {

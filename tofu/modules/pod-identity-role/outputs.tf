@@ -1,0 +1,19 @@
+output "role_arn" {
+  description = "The role the service account's pods receive."
+  value       = aws_iam_role.this.arn
+}
+
+output "role_name" {
+  description = "Name of the role (<cluster_name>-<name>, at most 64 characters)."
+  value       = aws_iam_role.this.name
+}
+
+output "trust_policy" {
+  description = "The role's trust policy (JSON), for tests."
+  value       = aws_iam_role.this.assume_role_policy
+}
+
+output "service_account" {
+  description = "namespace/name of the service account the role is bound to."
+  value       = "${var.namespace}/${var.service_account}"
+}
