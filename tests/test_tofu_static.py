@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import string
 import warnings
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import hcl2
 import pytest
@@ -63,9 +63,11 @@ def static_bootstrap_checks() -> None:
     release = resource(main, "helm_release", "argocd")
     assert unquote(release["chart"]) == source["chart"]
     assert unquote(release["repository"]) == source["repoURL"]
-    assert variable_default(BOOTSTRAP, "chart_version") == source["targetRevision"], (
-        "tofu/modules/argocd-bootstrap chart_version != platform/argocd/application.yaml "
-        "targetRevision: the install and the self-managed Argo CD must be the same release"
+    assert unquote(release["version"]) == "${var.chart_version}"
+    # No default: the version comes from the env (the next test), nowhere else.
+    variables = hcl2.load((BOOTSTRAP / "variables.tf").open())
+    assert "default" not in block(variables, "variable", "chart_version"), (
+        "argocd-bootstrap must not pin its own chart version"
     )
     assert release["lifecycle"][0]["ignore_changes"] == "all"
 
@@ -122,6 +124,31 @@ def test_the_gitops_stage_installs_argocd_with_the_files_platform_argocd_uses(en
     assert (REPO / path / "kustomization.yaml").is_file(), f"root app path {path} missing"
     project = stage_path(GITOPS, module["root_project_file"], env)
     assert project == REPO / ROOT_PROJECT, "tofu makes the root project that render checks"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_gitops_stage_installs_the_argocd_chart_version_the_env_pins(rendered, env):
+    """Read the version where tofu reads it and where Argo CD gets it: the two must agree."""
+    chart = platform_argocd_source()["chart"]
+    stage = hcl2.load((GITOPS / "main.tf").open())
+    given = unquote(block(stage, "module", "argocd")["chart_version"])
+    wired = re.fullmatch(r'\$\{module\.(\w+)\.chart_versions\[\\?"([^"\\]+)\\?"\]\}', given)
+    assert wired, f"tofu/stages/gitops/main.tf: chart_version = {given}, not the env's pin"
+    env_module = block(stage, "module", wired[1])
+    assert unquote(env_module["source"]) == "../../modules/env-facts"
+    assert wired[2] == chart, f"the stage installs data.{wired[2]}, platform/argocd is {chart}"
+    # Where tofu/modules/env-facts reads the versions (its tftest proves it reads them as is).
+    facts_module = hcl2.load((tofu.TOFU / "modules/env-facts/main.tf").open())
+    locals_ = {k: v for entry in facts_module["locals"] for k, v in entry.items()}
+    read = stage_path(GITOPS, env_module["env_dir"], env) / PurePosixPath(
+        unquote(locals_["versions_path"]).removeprefix("${var.env_dir}/")
+    )
+    tofu_installs = yaml.safe_load(read.read_text())["data"][chart]
+    argocd_keeps = next(h.version for a in rendered[env].apps for h in a.helm if h.chart == chart)
+    assert tofu_installs == argocd_keeps, (
+        f"{read.relative_to(REPO)} data.{chart} is {tofu_installs}, but the self-managed "
+        f"Argo CD Application of {env} gets {argocd_keeps}"
+    )
 
 
 def test_no_stage_names_an_env():

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from tools import loadtest, teardown
+from tools import loadtest, promote, set_image, teardown, waves
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -44,10 +44,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from tools.diff import diff
+    from tools.diff import as_markdown, as_text, changes
 
-    sys.stdout.write(diff(args.base, args.head, args.repo))
-    return 0
+    found = changes(args.base, args.head, args.repo)
+    show = as_markdown if args.markdown else as_text
+    sys.stdout.write(show(found, args.base, args.head))
+    return 1 if args.exit_code and found else 0
 
 
 def cmd_fetch_schemas(args: argparse.Namespace) -> int:
@@ -88,6 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     diff = commands.add_parser("diff", help="rendered difference between two revisions")
     diff.add_argument("base", help="git revision, e.g. origin/main")
     diff.add_argument("head", nargs="?", default=None, help="default: the working tree")
+    diff.add_argument(
+        "--exit-code",
+        action="store_true",
+        help="exit 1 when a rendered env changes, 0 when none does (as git diff --exit-code)",
+    )
+    diff.add_argument(
+        "--markdown", action="store_true", help="for a pull-request comment or job summary"
+    )
     diff.set_defaults(run=cmd_diff)
 
     fetch = commands.add_parser(
@@ -96,23 +106,22 @@ def main(argv: list[str] | None = None) -> int:
     fetch.add_argument("--out", type=Path, required=True)
     fetch.set_defaults(run=cmd_fetch_schemas)
 
-    down = commands.add_parser(
-        "teardown",
-        help="delete what Kubernetes made in AWS, before tofu destroy",
-        description=teardown.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    teardown.add_arguments(down)
-    down.set_defaults(run=teardown.main)
-
-    load = commands.add_parser(
-        "loadtest",
-        help="load an upload endpoint and report throughput and latency",
-        description=loadtest.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    loadtest.add_arguments(load)
-    load.set_defaults(run=loadtest.main)
+    # Commands whose module holds its own arguments, documentation and main().
+    for name, module, summary in (
+        ("set-image", set_image, "write the image tag an env deploys"),
+        ("promote", promote, "copy everything promotable from one env to the next"),
+        ("waves", waves, "the order in which root brings an env up"),
+        ("teardown", teardown, "delete what Kubernetes made in AWS, before tofu destroy"),
+        ("loadtest", loadtest, "load an upload endpoint and report throughput and latency"),
+    ):
+        command = commands.add_parser(
+            name,
+            help=summary,
+            description=module.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(command)
+        command.set_defaults(run=module.main)
 
     emulator = commands.add_parser(
         "aws-emulator",

@@ -79,6 +79,8 @@ class Report:
     configured: dict[str, set[str]] = field(default_factory=dict)
     # ... and the types that the emulator really created
     created: dict[str, set[str]] = field(default_factory=dict)
+    # ... and the state as the emulator read it back (`tofu show -json` of the second plan)
+    states: dict[str, dict] = field(default_factory=dict)
     # what the emulated account held once everything was applied, and after the destroys
     held_when_applied: dict[str, list[str]] = field(default_factory=dict)
     left_after_destroy: dict[str, list[str]] = field(default_factory=dict)
@@ -293,6 +295,7 @@ class Emulated:
             key = f"{stage}/{instance}"
             self.report.configured[key] = configured_types(plan.get("configuration", {}))
             self.report.created[key] = state_types(plan.get("prior_state", {}))
+            self.report.states[key] = plan.get("prior_state", {})
         return step
 
     def destroy(self, stage: str, instance: str) -> Step:
@@ -330,6 +333,20 @@ def state_types(state: dict) -> set[str]:
 
     walk(state.get("values", {}).get("root_module", {}))
     return types
+
+
+def resource_values(state: dict, address: str) -> dict:
+    """The attributes of one resource in a `tofu show -json` state, by its address."""
+
+    def walk(module: dict) -> Iterator[dict]:
+        yield from module.get("resources", [])
+        for child in module.get("child_modules", []):
+            yield from walk(child)
+
+    for resource in walk(state.get("values", {}).get("root_module", {})):
+        if resource["address"] == address:
+            return resource["values"]
+    raise KeyError(f"{address} is not in the state")
 
 
 def together(*calls: Callable[[], object]) -> None:

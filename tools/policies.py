@@ -6,7 +6,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from tools.render import HelmSource, Manifest, Rendered, RenderedApp
+from tools.argocd import PAUSES, automated_sync_enabled, normalized
+from tools.render import (
+    CHART_VERSIONS_FILE,
+    FACTS_FILE,
+    HelmSource,
+    Manifest,
+    Rendered,
+    RenderedApp,
+)
 
 EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
@@ -110,13 +118,16 @@ def images_and_charts_are_pinned(rendered: Rendered) -> list[str]:
         name, _, tag = image.rpartition(":") if "@" not in image else (image, "", "digest")
         if not name or "/" in tag or tag in ("", "latest"):
             problems.append(f"{where}: image {image!r} has no exact tag or digest")
+    pins = CHART_VERSIONS_FILE.format(env=rendered.env)
     for app in rendered.apps:
         for i, source in enumerate(app.spec.get("sources") or []):
-            if source.get("chart") and not EXACT_VERSION.match(str(source.get("targetRevision"))):
+            chart = source.get("chart")
+            if chart and not EXACT_VERSION.match(str(source.get("targetRevision"))):
+                origin = f" (data.{chart} of {pins})" if chart in rendered.chart_versions else ""
                 problems.append(
                     f"{app.application.where}: Application/{app.name} "
-                    f"spec.sources[{i}].targetRevision {source.get('targetRevision')!r} is not "
-                    f"an exact version of chart {source['chart']}"
+                    f"spec.sources[{i}].targetRevision {source.get('targetRevision')!r}{origin} "
+                    f"is not an exact version of chart {chart}"
                 )
         for source in app.helm:
             tag = (source.values.get("image") or {}).get("tag")
@@ -470,8 +481,85 @@ def crd_providers_sync_first(rendered: Rendered) -> list[str]:
     return problems
 
 
+def charts_follow_the_env_pins(rendered: Rendered) -> list[str]:
+    """Every chart is installed at the version its env pins in chart-versions.yaml (that file
+    is what promotion copies and Renovate bumps), and every pin is used."""
+    pins = CHART_VERSIONS_FILE.format(env=rendered.env)
+    problems = []
+    installed = set()
+    for app in rendered.apps:
+        for source in app.helm:
+            installed.add(source.chart)
+            pinned = rendered.chart_versions.get(source.chart)
+            what = f"{app.application.where}: Application/{app.name} chart {source.chart}"
+            if pinned is None:
+                problems.append(
+                    f"{what} has no version in {pins}: add data.{source.chart} there and a "
+                    "replacement for it in clusters/components/env-facts"
+                )
+            elif source.version != pinned:
+                problems.append(
+                    f"{what} is at {source.version!r}, but {pins} pins {pinned!r}: "
+                    f"clusters/components/env-facts must copy data.{source.chart} into it"
+                )
+    for chart in sorted(rendered.chart_versions.keys() - installed):
+        problems.append(f"{pins}: data.{chart} pins a chart that no Application installs")
+    return problems
+
+
+def applications_sync_as_their_env_says(rendered: Rendered) -> list[str]:
+    """Root syncs by itself in every env (it only creates Applications); every other
+    Application syncs by itself exactly when the env's facts say autoSync "true"."""
+    problems = []
+    root = rendered.apps[0]
+    if not automated_sync_enabled(root.spec):
+        problems.append(
+            f"{root.application.where}: Application/{root.name} spec.syncPolicy.automated "
+            "must be on: root only creates Applications, and nothing else would sync it"
+        )
+    wanted = rendered.facts.get("autoSync") == "true"
+    facts = FACTS_FILE.format(env=rendered.env)
+    for app in rendered.apps[1:]:
+        if automated_sync_enabled(app.spec) != wanted:
+            problems.append(
+                f"{app.application.where}: Application/{app.name} spec.syncPolicy.automated "
+                f"{'is on' if not wanted else 'is off'}, but {facts} says autoSync "
+                f"{rendered.facts.get('autoSync')!r}"
+            )
+    return problems
+
+
+def root_leaves_paused_applications_alone(rendered: Rendered) -> list[str]:
+    """An operator pauses auto-sync on one Application (UI or CLI) to roll it back: root must
+    see no difference (else its self-heal would undo the pause) and must keep the live
+    setting when it syncs for another reason (RespectIgnoreDifferences)."""
+    root = rendered.apps[0]
+    where = f"{root.application.where}: Application/{root.name}"
+    rules = root.spec.get("ignoreDifferences", [])
+    problems = []
+    if "RespectIgnoreDifferences=true" not in root.spec.get("syncPolicy", {}).get(
+        "syncOptions", []
+    ):
+        problems.append(
+            f"{where} spec.syncPolicy.syncOptions lacks RespectIgnoreDifferences=true: a sync "
+            "of root would turn a paused Application's auto-sync back on"
+        )
+    for app in rendered.apps[1:]:
+        desired = normalized(app.application.obj, rules)
+        for how, pause in PAUSES.items():
+            if normalized(pause(app.application.obj), rules) != desired:
+                problems.append(
+                    f"{where} spec.ignoreDifferences: after `{how}` on Application/{app.name}, "
+                    "root sees a difference and its self-heal would undo the pause (ignore "
+                    "/spec/syncPolicy/automated of argoproj.io Applications)"
+                )
+                break
+    return problems
+
+
 POLICIES: dict[str, Callable[[Rendered], list[str]]] = {
     "images and charts pinned exactly": images_and_charts_are_pinned,
+    "charts at the versions their env pins": charts_follow_the_env_pins,
     "containers have resources, probes and a hardened securityContext": containers_are_hardened,
     "KEDA targets carry no replicas and Argo CD ignores them": keda_targets_have_no_replicas,
     "autoscaling fails safe when metrics are missing": autoscaling_fails_safe,
@@ -486,6 +574,12 @@ POLICIES: dict[str, Callable[[Rendered], list[str]]] = {
     "volume claims name a StorageClass that exists": storage_classes_exist,
     "app namespaces deny traffic by default": app_namespaces_deny_by_default,
     "CRD providers sync before their consumers": crd_providers_sync_first,
+    "Applications sync by themselves or by hand as their env says": (
+        applications_sync_as_their_env_says
+    ),
+    "root leaves an Application whose auto-sync was paused alone": (
+        root_leaves_paused_applications_alone
+    ),
 }
 
 

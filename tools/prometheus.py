@@ -1,7 +1,7 @@
-"""A real Prometheus (and promtool) run locally: start it with a config, ask its HTTP API.
+"""A real Prometheus (and promtool, amtool) run locally: start it with a config, ask its HTTP API.
 
-Debian's `prometheus` package brings both binaries; `make prometheus` installs it (as root)
-or says how.
+Debian's `prometheus` package brings prometheus and promtool, `prometheus-alertmanager` brings
+amtool; `make prometheus` installs them (as root or with sudo) or says how.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import httpx
 import yaml
 
 INSTALL_HINT = (
-    "install Debian's prometheus package (it brings prometheus and promtool): "
-    "`sudo apt-get install prometheus`, or `make prometheus` as root; elsewhere put both "
-    "binaries from https://prometheus.io/download/ on PATH"
+    "install Debian's prometheus package (prometheus, promtool) and prometheus-alertmanager "
+    "(amtool): `sudo apt-get install prometheus prometheus-alertmanager`, or `make prometheus` "
+    "as root; elsewhere put the binaries from https://prometheus.io/download/ on PATH"
 )
 
 

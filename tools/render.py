@@ -26,6 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 GITOPS_DIRS = ("bootstrap", "clusters", "platform", "apps")
 ROOT_APPLICATION = "bootstrap/root-application.yaml"
 ROOT_PROJECT = "bootstrap/root-project.yaml"
+FACTS_FILE = "clusters/{env}/cluster-facts.yaml"
+CHART_VERSIONS_FILE = "clusters/{env}/chart-versions.yaml"
+AUTO_SYNC_VALUES = ("true", "false")
 _ORIGIN = "config.kubernetes.io/origin"
 _TRANSFORMATIONS = "alpha.config.kubernetes.io/transformations"
 
@@ -93,6 +96,7 @@ class Rendered:
     apps: list[RenderedApp]  # the root Application first
     repo: Path
     root_project: Manifest  # made by tofu beside the root Application, not synced by it
+    chart_versions: dict[str, str] = field(default_factory=dict)  # chart -> exact version
 
     def app(self, name: str) -> RenderedApp:
         for app in self.apps:
@@ -109,16 +113,39 @@ def environments(repo: Path = REPO) -> list[str]:
 
 
 def load_facts(repo: Path, env: str) -> dict[str, str]:
-    path = repo / "clusters" / env / "cluster-facts.yaml"
+    path = repo / FACTS_FILE.format(env=env)
     if not path.is_file():
         known = ", ".join(environments(repo)) or "none"
         raise RenderError(f"{path.relative_to(repo)}: no such env {env!r} (known: {known})")
+    where = FACTS_FILE.format(env=env)
     data = yaml.safe_load(path.read_text()).get("data") or {}
     for key in ("env", "repoURL", "targetRevision", "clusterName", "region", "kubernetesVersion"):
         if not data.get(key):
-            raise RenderError(f"clusters/{env}/cluster-facts.yaml: data.{key} is missing")
+            raise RenderError(f"{where}: data.{key} is missing")
     if data["env"] != env:
-        raise RenderError(f"clusters/{env}/cluster-facts.yaml: data.env is {data['env']!r}")
+        raise RenderError(f"{where}: data.env is {data['env']!r}")
+    if data.get("autoSync") not in AUTO_SYNC_VALUES:
+        raise RenderError(
+            f"{where}: data.autoSync is {data.get('autoSync')!r}; it must be the string "
+            '"true" (Applications sync by themselves) or "false" (a person presses Sync)'
+        )
+    return data
+
+
+def load_chart_versions(repo: Path, env: str) -> dict[str, str]:
+    """chart -> exact version, from clusters/<env>/chart-versions.yaml."""
+    where = CHART_VERSIONS_FILE.format(env=env)
+    path = repo / where
+    if not path.is_file():
+        raise RenderError(f"{where}: missing (every env pins its chart versions there)")
+    data = (yaml.safe_load(path.read_text()) or {}).get("data") or {}
+    if not data:
+        raise RenderError(f"{where}: data lists no chart")
+    for chart, version in data.items():
+        if not isinstance(version, str):
+            raise RenderError(
+                f"{where}: data.{chart} is {version!r}; quote it, ConfigMap data are strings"
+            )
     return data
 
 
@@ -138,6 +165,7 @@ def root_application(repo: Path, facts: dict[str, str]) -> dict:
 
 def render(env: str, repo: Path = REPO) -> Rendered:
     facts = load_facts(repo, env)
+    chart_versions = load_chart_versions(repo, env)
     with tempfile.TemporaryDirectory(prefix="render-") as tmp:
         tree = Path(tmp)
         _copy_with_origins(repo, tree)
@@ -153,7 +181,7 @@ def render(env: str, repo: Path = REPO) -> Rendered:
             apps.append(app)
             pending += [m for m in app.manifests if m.kind == "Application"]
     project = Manifest(bootstrap_object(repo, ROOT_PROJECT, facts), ROOT_PROJECT)
-    return Rendered(env, facts, apps, repo, project)
+    return Rendered(env, facts, apps, repo, project, chart_versions)
 
 
 def _sources(spec: dict) -> list[dict]:

@@ -5,8 +5,10 @@ Layout written, the same as CRD_SOURCE_DIR / CHART_VALUES_DIR / REFERENCE_DIR ex
   OUT/crds/<chart>-<version>/*.yaml      CRDs from the projects' release sources
   OUT/charts/<chart>-<version>/values.yaml   `helm show values` of the pinned chart
   OUT/reference/<chart>-<version>/*      upstream files our code follows (an IAM policy)
-Chart versions are read from platform/*/application.yaml; the app versions that the CRDs
-belong to are listed below and must move with them.
+Every chart version that any env pins (clusters/<env>/chart-versions.yaml) is fetched, so
+each env is validated against its own versions; the chart repositories come from
+platform/*/application.yaml. The app versions that the CRDs and reference files belong to
+are listed below and must move with the chart versions.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from tools.render import REPO, RenderError
+from tools.render import REPO, RenderError, environments, load_chart_versions
 
 CRD_URLS = {
     "argo-cd-10.1.1": [
@@ -49,18 +51,49 @@ REFERENCE_URLS = {
 }
 
 
-def pinned_charts(repo: Path = REPO) -> list[tuple[str, str, str]]:
-    """(repoURL, chart, version) of every upstream chart an Application installs."""
-    charts = []
+def chart_repositories(repo: Path = REPO) -> dict[str, str]:
+    """chart -> the Helm repository an Application installs it from."""
+    repositories = {}
     for path in sorted((repo / "platform").glob("*/application.yaml")):
         app = yaml.safe_load(path.read_text())
         for source in app["spec"].get("sources", []):
             if source.get("chart"):
-                charts.append((source["repoURL"], source["chart"], str(source["targetRevision"])))
-    return charts
+                repositories[source["chart"]] = source["repoURL"]
+    return repositories
+
+
+def pinned_charts(repo: Path = REPO) -> list[tuple[str, str, str]]:
+    """(repoURL, chart, version) of every chart version that some env pins."""
+    repositories = chart_repositories(repo)
+    charts = set()
+    for env in environments(repo):
+        for chart, version in load_chart_versions(repo, env).items():
+            if chart not in repositories:
+                raise RenderError(
+                    f"clusters/{env}/chart-versions.yaml: data.{chart}: no Application under "
+                    "platform/ installs this chart"
+                )
+            charts.add((repositories[chart], chart, version))
+    return sorted(charts)
+
+
+def missing_crd_sources(repo: Path = REPO) -> list[str]:
+    """Pinned versions of charts whose CRDs we validate against, with no download URL here."""
+    known_charts = {name.rsplit("-", 1)[0] for name in CRD_URLS}
+    return [
+        f"{chart}-{version}"
+        for _url, chart, version in pinned_charts(repo)
+        if chart in known_charts and f"{chart}-{version}" not in CRD_URLS
+    ]
 
 
 def fetch(out: Path, repo: Path = REPO) -> None:
+    missing = missing_crd_sources(repo)
+    if missing:
+        raise RenderError(
+            f"tools/schemas.py CRD_URLS has no CRD source for {', '.join(missing)}: add the "
+            "URLs of that release's CRDs"
+        )
     if shutil.which("helm") is None:
         raise RenderError("fetch-schemas needs helm (https://helm.sh/docs/intro/install/)")
     for repo_url, chart, version in pinned_charts(repo):
@@ -75,9 +108,11 @@ def fetch(out: Path, repo: Path = REPO) -> None:
             raise RenderError(f"helm show values {chart} {version}: {values.stderr.strip()}")
         (folder / "values.yaml").write_text(values.stdout)
         print(f"wrote {folder / 'values.yaml'}")
+    pinned = {f"{chart}-{version}" for _url, chart, version in pinned_charts(repo)}
     for kind, sources in (("crds", CRD_URLS), ("reference", REFERENCE_URLS)):
         for name, urls in sources.items():
-            _download(out / kind / name, urls)
+            if name in pinned:
+                _download(out / kind / name, urls)
 
 
 def _download(folder: Path, urls: list[str]) -> None:

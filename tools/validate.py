@@ -2,10 +2,11 @@
 
 - Core Kubernetes objects against the JSON schema of the cluster's version, from the
   kubernetes-validate package, strict (unknown fields rejected).
-- Custom resources against the openAPIV3Schema of the pinned upstream CRDs, read from
-  CRD_SOURCE_DIR, made strict the same way (objects with declared properties reject others,
-  unless the CRD marks them x-kubernetes-preserve-unknown-fields).
-- Every key our Helm values set, against the upstream chart's default values
+- Custom resources against the openAPIV3Schema of the upstream CRDs of the chart versions the
+  env pins (CRD_SOURCE_DIR/<chart>-<version>/, versions from clusters/<env>/
+  chart-versions.yaml), made strict the same way (objects with declared properties reject
+  others, unless the CRD marks them x-kubernetes-preserve-unknown-fields).
+- Every key our Helm values set, against the default values of the chart version the env pins
   (CHART_VALUES_DIR/<chart>-<version>/values.yaml): Helm silently ignores a misspelt key.
 """
 
@@ -20,7 +21,7 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
-from tools.render import REPO, HelmSource, Rendered
+from tools.render import CHART_VERSIONS_FILE, REPO, HelmSource, Rendered
 
 # Keys our values files may set although the chart's defaults do not list them.
 FREE_FORM_VALUES: dict[tuple[str, str], str] = {
@@ -94,13 +95,17 @@ def _source_dir(variable: str, shared_name: str) -> Path:
 def validate(rendered: Rendered) -> list[str]:
     """Every problem found, each naming the file and the field."""
     version = rendered.facts["kubernetesVersion"]
-    problems = []
+    folders, problems = crd_folders(rendered)
+    schemas = crd_schemas(folders)
     for _app, manifest in rendered.manifests():
-        problems += [f"{manifest.where}: {p}" for p in validate_object(manifest.obj, version)]
+        problems += [
+            f"{manifest.where}: {p}" for p in validate_object(manifest.obj, version, schemas)
+        ]
     # Every other Application and AppProject is a rendered manifest.
     for made_by_tofu in (rendered.apps[0].application, rendered.root_project):
         problems += [
-            f"{made_by_tofu.where}: {p}" for p in validate_object(made_by_tofu.obj, version)
+            f"{made_by_tofu.where}: {p}"
+            for p in validate_object(made_by_tofu.obj, version, schemas)
         ]
     for app in rendered.apps:
         for source in app.helm:
@@ -108,9 +113,40 @@ def validate(rendered: Rendered) -> list[str]:
     return problems
 
 
-def validate_object(obj: dict, kubernetes_version: str) -> list[str]:
+def crd_folders(rendered: Rendered) -> tuple[tuple[Path, ...], list[str]]:
+    """The CRD folders of the chart versions this env pins, and a problem for each pinned
+    chart whose CRDs are known in another version only."""
+    root = crd_dir()
+    available = [folder.name for folder in sorted(root.iterdir()) if folder.is_dir()]
+    folders, problems = [], []
+    where = CHART_VERSIONS_FILE.format(env=rendered.env)
+    for chart, version in sorted(rendered.chart_versions.items()):
+        wanted = f"{chart}-{version}"
+        if wanted in available:
+            folders.append(root / wanted)
+            continue
+        others = [name for name in available if _chart_of(name, rendered) == chart]
+        if others:
+            problems.append(
+                f"{where}: data.{chart} is {version!r}, but {root} has the CRDs of "
+                f"{', '.join(others)} only (`python -m tools fetch-schemas` downloads them)"
+            )
+    return tuple(folders), problems
+
+
+def _chart_of(folder_name: str, rendered: Rendered) -> str | None:
+    """The pinned chart a `<chart>-<version>` folder belongs to (chart names hold dashes)."""
+    for chart in rendered.chart_versions:
+        if folder_name.startswith(f"{chart}-") and "-" not in folder_name[len(chart) + 1 :]:
+            return chart
+    return None
+
+
+def validate_object(
+    obj: dict, kubernetes_version: str, schemas: dict[tuple[str, str], dict]
+) -> list[str]:
     label = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
-    schema = crd_schemas().get((obj.get("apiVersion", ""), obj.get("kind", "")))
+    schema = schemas.get((obj.get("apiVersion", ""), obj.get("kind", "")))
     if schema is not None:
         validator = jsonschema.Draft7Validator(schema)
         return [
@@ -124,7 +160,8 @@ def validate_object(obj: dict, kubernetes_version: str) -> list[str]:
     except kubernetes_validate.SchemaNotFoundError:
         return [
             f"{label}: no schema for {obj.get('apiVersion')} {obj.get('kind')} in "
-            f"Kubernetes {kubernetes_version} nor in the CRDs under {crd_dir()}"
+            f"Kubernetes {kubernetes_version} nor in the CRDs of the pinned charts under "
+            f"{crd_dir()}"
         ]
     return []
 
@@ -134,10 +171,10 @@ def _path(parts) -> str:
 
 
 @cache
-def crd_schemas() -> dict[tuple[str, str], dict]:
-    """(apiVersion, kind) -> strict JSON schema, for every CRD under CRD_SOURCE_DIR."""
+def crd_schemas(folders: tuple[Path, ...]) -> dict[tuple[str, str], dict]:
+    """(apiVersion, kind) -> strict JSON schema, for every CRD in these folders."""
     schemas = {}
-    for file in sorted(crd_dir().rglob("*.y*ml")):
+    for file in sorted(f for folder in folders for f in folder.rglob("*.y*ml")):
         for doc in yaml.safe_load_all(file.read_text()):
             if not doc or doc.get("kind") != "CustomResourceDefinition":
                 continue
@@ -194,7 +231,8 @@ def check_values_keys(source: HelmSource, repo: Path) -> list[str]:
         return [
             f"{', '.join(source.value_files)}: no default values of chart {source.chart} "
             f"{source.version} under {chart_values_dir()} to check the keys against (is "
-            "the version exact? a new one needs `python -m tools fetch-schemas`)"
+            "the version in clusters/<env>/chart-versions.yaml exact? a new one needs "
+            "`python -m tools fetch-schemas`)"
         ]
     problems = []
     inputs = [(f, yaml.safe_load((repo / f).read_text()) or {}) for f in source.value_files]

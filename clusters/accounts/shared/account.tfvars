@@ -3,9 +3,11 @@
 # Every input, with its default: tofu/stages/account/variables.tf.
 region            = "eu-west-1"
 github_repository = "example-org/gpu-inference-gitops"
-# Jobs on main may push. Add GitHub environments whose jobs push too (a job that names an
-# environment presents repo:OWNER/NAME:environment:NAME instead of its branch).
-github_environments = []
+# Jobs on main may push, and jobs in these GitHub environments: a job that names an
+# environment presents repo:OWNER/NAME:environment:NAME instead of its branch. The job that
+# pushes images (.github/workflows/build-image.yaml, job build) runs in `dev`; a test checks
+# that every job assuming the role is trusted.
+github_environments = ["dev"]
 # false if the account already has the GitHub OIDC provider (one per account).
 create_github_oidc_provider = true
 # One account per env: the IDs of the env accounts whose nodes pull from this registry.

@@ -25,9 +25,13 @@ variable "target_revision" {
 }
 
 variable "chart_version" {
-  description = "argo-cd chart version; must equal platform/argocd/application.yaml (a test checks it)."
+  description = "Exact argo-cd chart version: the one the env pins (clusters/<env>/chart-versions.yaml, data.argo-cd), which its self-managed platform/argocd Application gets too."
   type        = string
-  default     = "10.1.1"
+
+  validation {
+    condition     = can(regex("^v?[0-9]+\\.[0-9]+\\.[0-9]+(-[0-9A-Za-z.-]+)?$", var.chart_version))
+    error_message = "chart_version must be an exact chart version such as 10.1.1, no range (clusters/<env>/chart-versions.yaml, data.argo-cd)."
+  }
 }
 
 variable "values_file" {

@@ -38,3 +38,17 @@ output "facts" {
     error_message = "${local.file}: data.gpuTimeSlicingReplicas \"${local.fact.gpuTimeSlicingReplicas}\" must be a positive whole number (quoted, e.g. \"2\")."
   }
 }
+
+output "chart_versions" {
+  description = "chart -> version, as the env pins them in clusters/<env>/chart-versions.yaml (data)."
+  value       = local.chart_versions
+
+  precondition {
+    condition     = local.versions_read && length(local.chart_versions) > 0
+    error_message = "${local.versions_file}: missing, or its data lists no chart (every env pins its chart versions there; copy clusters/dev's)."
+  }
+  precondition {
+    condition     = length(local.not_strings) == 0
+    error_message = "${local.versions_file}: data.${join(", data.", local.not_strings)} must be a version string, e.g. \"10.1.1\"."
+  }
+}

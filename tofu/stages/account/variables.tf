@@ -15,9 +15,9 @@ variable "github_repository" {
 }
 
 variable "github_environments" {
-  description = "GitHub environments whose jobs may push images, besides jobs on main."
+  description = "GitHub environments whose jobs may push images, besides jobs on main. The default is the environment of the job that pushes in .github/workflows/build-image.yaml (a test keeps them in step)."
   type        = list(string)
-  default     = []
+  default     = ["dev"]
 }
 
 variable "create_github_oidc_provider" {

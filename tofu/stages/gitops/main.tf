@@ -57,6 +57,7 @@ module "argocd" {
   env                   = local.facts.env
   repo_url              = local.facts.repo_url
   target_revision       = local.facts.target_revision
+  chart_version         = module.env.chart_versions["argo-cd"]
   values_file           = "${local.repo}/bootstrap/argocd/values.yaml"
   env_values_file       = "${local.env_dir}/values/argocd.yaml"
   root_application_file = "${local.repo}/bootstrap/root-application.yaml"

@@ -4,6 +4,7 @@ mock_provider "kubernetes" {}
 variables {
   env                   = "dev"
   repo_url              = "https://github.com/example-org/gpu-inference-gitops.git"
+  chart_version         = "10.1.1"
   values_file           = "../../../bootstrap/argocd/values.yaml"
   env_values_file       = "../../../clusters/dev/values/argocd.yaml"
   root_application_file = "../../../bootstrap/root-application.yaml"
@@ -14,8 +15,8 @@ run "argocd_and_the_root_application_of_the_env_are_installed" {
   command = plan
 
   assert {
-    condition     = helm_release.argocd.chart == "argo-cd" && helm_release.argocd.version == "10.1.1"
-    error_message = "argo-cd 10.1.1 expected"
+    condition     = helm_release.argocd.chart == "argo-cd" && helm_release.argocd.version == var.chart_version
+    error_message = "argo-cd at the version the env pins expected"
   }
   assert {
     condition     = yamldecode(helm_release.root.values[0]).applications.root.source.path == "clusters/dev"
@@ -41,4 +42,13 @@ run "a_private_repository_gets_its_secret_from_the_sensitive_variable" {
     condition     = length(kubernetes_secret_v1.repository) == 1
     error_message = "a repository Secret is expected"
   }
+}
+
+run "a_chart_version_range_is_rejected" {
+  command = plan
+
+  variables {
+    chart_version = "~10.1"
+  }
+  expect_failures = [var.chart_version]
 }

@@ -1,4 +1,5 @@
-# The facts of the real envs, and broken copies of them (tests/fixtures/<env>/).
+# The facts of the real envs, and broken copies of them (tests/fixtures/<env>/). The fixtures
+# with broken cluster facts hold no chart-versions.yaml, so `chart_versions` fails there too.
 
 run "the_dev_facts_are_read_as_kustomize_reads_them" {
   command = plan
@@ -18,6 +19,10 @@ run "the_dev_facts_are_read_as_kustomize_reads_them" {
     condition     = output.facts.vpc_cidr == yamldecode(file("../../../clusters/dev/cluster-facts.yaml")).data.vpcCidr
     error_message = "the VPC range the app's NetworkPolicy admits is the one the network is built with"
   }
+  assert {
+    condition     = output.chart_versions == yamldecode(file("../../../clusters/dev/chart-versions.yaml")).data
+    error_message = "the chart versions are the ones clusters/dev/chart-versions.yaml pins"
+  }
 }
 
 run "the_prod_facts_pass_their_checks" {
@@ -29,6 +34,10 @@ run "the_prod_facts_pass_their_checks" {
   assert {
     condition     = output.facts.env == "prod"
     error_message = "prod's facts are prod's"
+  }
+  assert {
+    condition     = output.chart_versions == yamldecode(file("../../../clusters/prod/chart-versions.yaml")).data
+    error_message = "prod's chart versions are prod's own (promotion, not tofu, carries dev's forward)"
   }
 }
 
@@ -47,7 +56,7 @@ run "facts_of_another_env_are_rejected" {
   variables {
     env_dir = "tests/fixtures/wrong-env"
   }
-  expect_failures = [output.facts]
+  expect_failures = [output.facts, output.chart_versions]
 }
 
 run "a_missing_fact_is_rejected" {
@@ -56,7 +65,7 @@ run "a_missing_fact_is_rejected" {
   variables {
     env_dir = "tests/fixtures/missing-region"
   }
-  expect_failures = [output.facts]
+  expect_failures = [output.facts, output.chart_versions]
 }
 
 run "a_cluster_name_eks_or_iam_would_refuse_is_rejected" {
@@ -65,7 +74,7 @@ run "a_cluster_name_eks_or_iam_would_refuse_is_rejected" {
   variables {
     env_dir = "tests/fixtures/bad-cluster-name"
   }
-  expect_failures = [output.facts]
+  expect_failures = [output.facts, output.chart_versions]
 }
 
 run "a_cluster_name_too_long_for_the_derived_iam_names_is_rejected" {
@@ -74,7 +83,7 @@ run "a_cluster_name_too_long_for_the_derived_iam_names_is_rejected" {
   variables {
     env_dir = "tests/fixtures/long-cluster-name"
   }
-  expect_failures = [output.facts]
+  expect_failures = [output.facts, output.chart_versions]
 }
 
 run "a_region_that_is_no_region_name_is_rejected" {
@@ -83,7 +92,7 @@ run "a_region_that_is_no_region_name_is_rejected" {
   variables {
     env_dir = "tests/fixtures/bad-region"
   }
-  expect_failures = [output.facts]
+  expect_failures = [output.facts, output.chart_versions]
 }
 
 run "time_slicing_replicas_that_are_no_number_are_rejected" {
@@ -92,7 +101,25 @@ run "time_slicing_replicas_that_are_no_number_are_rejected" {
   variables {
     env_dir = "tests/fixtures/bad-replicas"
   }
-  expect_failures = [output.facts]
+  expect_failures = [output.facts, output.chart_versions]
+}
+
+run "an_env_without_chart_versions_is_rejected" {
+  command = plan
+
+  variables {
+    env_dir = "tests/fixtures/no-chart-versions"
+  }
+  expect_failures = [output.chart_versions]
+}
+
+run "a_chart_without_a_version_is_rejected" {
+  command = plan
+
+  variables {
+    env_dir = "tests/fixtures/empty-chart-version"
+  }
+  expect_failures = [output.chart_versions]
 }
 
 run "a_vpc_range_the_subnets_do_not_fit_in_is_rejected" {
@@ -101,5 +128,5 @@ run "a_vpc_range_the_subnets_do_not_fit_in_is_rejected" {
   variables {
     env_dir = "tests/fixtures/bad-vpc-cidr"
   }
-  expect_failures = [output.facts]
+  expect_failures = [output.facts, output.chart_versions]
 }

@@ -29,8 +29,11 @@ run "one_registry_and_one_push_role_serve_every_env_of_the_account" {
     error_message = "the registry's URL is an output (the overlays' images.newName)"
   }
   assert {
-    condition     = module.github_push_role.role_arn == output.github_push_role_arn && output.github_push_subjects == ["repo:example-org/gpu-inference-gitops:ref:refs/heads/main"]
-    error_message = "CI pushes from this repository's main branch only"
+    condition = module.github_push_role.role_arn == output.github_push_role_arn && output.github_push_subjects == [
+      "repo:example-org/gpu-inference-gitops:ref:refs/heads/main",
+      "repo:example-org/gpu-inference-gitops:environment:dev",
+    ]
+    error_message = "CI pushes from this repository's main branch and from its GitHub environment dev (the image build's job) only"
   }
   assert {
     condition     = module.ecr.pull_policy == null
