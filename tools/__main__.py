@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from tools import loadtest, teardown
+from tools import loadtest, mutants, teardown
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -104,6 +104,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     teardown.add_arguments(down)
     down.set_defaults(run=teardown.main)
+
+    mutate = commands.add_parser(
+        "mutants",
+        help="do the tests catch real defects? curated mutations and mutmut",
+        description=mutants.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mutants.add_arguments(mutate)
+    mutate.set_defaults(run=mutants.main)
 
     load = commands.add_parser(
         "loadtest",
