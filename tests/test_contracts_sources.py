@@ -17,7 +17,6 @@ import hcl2
 import httpx
 import pytest
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
 from tools import tofu
 from tools.monitoring import (
@@ -26,6 +25,7 @@ from tools.monitoring import (
     promql_metric_names,
     recorded_names,
     scrape_targets,
+    series_on_the_wire,
     server_settings,
 )
 from tools.render import Manifest, Rendered
@@ -399,24 +399,6 @@ def test_every_pod_identity_association_names_a_service_account_a_chart_creates(
 # --- metric names on the wire ----------------------------------------------------------------
 
 
-def scraped_series_names(text: str) -> set[str]:
-    """Every series name a scrape can carry, from the TYPE of each family on the wire (a
-    labelled family with no sample yet still announces itself) and the samples present."""
-    suffixes = {
-        "counter": ("_total",),
-        "histogram": ("_bucket", "_sum", "_count"),
-        "summary": ("_sum", "_count", ""),
-        "gauge": ("",),
-        "untyped": ("",),
-        "info": ("_info",),
-    }
-    names = set()
-    for family in text_string_to_metric_families(text):
-        names |= {family.name + suffix for suffix in suffixes[family.type]}
-        names |= {s.name for s in family.samples}
-    return names
-
-
 def app_queries(r: Rendered) -> list[tuple[str, str]]:
     found = []
     for m in r.app("swin-t").manifests:
@@ -439,7 +421,7 @@ def test_every_metric_the_queries_read_is_on_a_real_servers_metrics_page(
 ):
     scrape = httpx.get(f"{model_server.url}/metrics", timeout=10)
     assert scrape.status_code == 200
-    on_the_wire = scraped_series_names(scrape.text)
+    on_the_wire = series_on_the_wire(scrape.text)
     assert "inference_inflight_requests" in on_the_wire, "the scrape parsed to nothing useful"
     rules = [m for m in rendered[env].app("swin-t").manifests if m.kind == "PrometheusRule"]
     recorded = recorded_names(rules)

@@ -238,4 +238,3 @@ def main(args: argparse.Namespace) -> int:
         print(f"mutants: {exc}", file=sys.stderr)
         return 2
     return status
-

@@ -40,12 +40,10 @@ def prepare(work: Path, config: dict) -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     shutil.copytree(SERVER / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(
-        SERVER / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    shutil.copytree(SERVER / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(REPO / "conftest.py", work / "conftest.py")
-    files = [str(Path("src") / Path(f).relative_to("model-server/src")) for f in config["files"]]
-    tests = [str(Path("tests") / Path(t).relative_to("model-server/tests")) for t in config["tests"]]
+    files = [str(Path(f).relative_to("model-server")) for f in config["files"]]
+    tests = [str(Path(t).relative_to("model-server")) for t in config["tests"]]
     (work / "pyproject.toml").write_text(
         "[tool.mutmut]\n"
         'source_paths = ["src"]\n'
