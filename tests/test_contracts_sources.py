@@ -17,11 +17,11 @@ import hcl2
 import httpx
 import pytest
 import yaml
+from test_contracts import queries
 
 from tools import tofu
 from tools.monitoring import (
     OTHER_EXPORTERS,
-    dashboard_queries,
     promql_metric_names,
     recorded_names,
     scrape_targets,
@@ -399,21 +399,6 @@ def test_every_pod_identity_association_names_a_service_account_a_chart_creates(
 # --- metric names on the wire ----------------------------------------------------------------
 
 
-def app_queries(r: Rendered) -> list[tuple[str, str]]:
-    found = []
-    for m in r.app("swin-t").manifests:
-        if m.kind == "ScaledObject":
-            found += [(m.where, t["metadata"]["query"]) for t in m.obj["spec"]["triggers"]]
-        if m.kind == "PrometheusRule":
-            found += [
-                (m.where, rule["expr"])
-                for group in m.obj["spec"]["groups"]
-                for rule in group["rules"]
-            ]
-    found += [(q.where, q.expr) for q in dashboard_queries(r.app("swin-t").manifests)]
-    return found
-
-
 @pytest.mark.server
 @pytest.mark.parametrize("env", ENVS)
 def test_every_metric_the_queries_read_is_on_a_real_servers_metrics_page(
@@ -426,7 +411,7 @@ def test_every_metric_the_queries_read_is_on_a_real_servers_metrics_page(
     rules = [m for m in rendered[env].app("swin-t").manifests if m.kind == "PrometheusRule"]
     recorded = recorded_names(rules)
     checked = 0
-    for where, expr in app_queries(rendered[env]):
+    for where, expr in queries(rendered[env]):
         for name in promql_metric_names(expr):
             checked += 1
             assert name in on_the_wire or name in recorded or name in OTHER_EXPORTERS, (
