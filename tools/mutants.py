@@ -29,6 +29,7 @@ from pathlib import Path
 
 import yaml
 
+from tools import validate
 from tools.render import REPO
 
 CATALOGUE = REPO / "tests" / "mutants.yaml"
@@ -128,10 +129,27 @@ def apply(mutation: Mutation, tree: Path) -> str:
     return original
 
 
+def upstream_dirs() -> dict[str, str]:
+    """The pinned upstream files as this checkout finds them (../shared by default): the
+    scratch copy lies elsewhere, where the default would not find them."""
+    found = {}
+    for variable, where in (
+        ("CRD_SOURCE_DIR", validate.crd_dir),
+        ("CHART_VALUES_DIR", validate.chart_values_dir),
+        ("REFERENCE_DIR", validate.reference_dir),
+    ):
+        try:
+            found[variable] = str(where().resolve())
+        except validate.SetupError:
+            pass  # the tests that need it say how to get it
+    return found
+
+
 def run_tests(tree: Path, tests: list[str] | tuple[str, ...]) -> tuple[int, str, float]:
     """pytest in the copy, importing the copy's server and tools."""
     env = {
         **os.environ,
+        **upstream_dirs(),
         "PYTHONPATH": os.pathsep.join([str(tree / "model-server" / "src"), str(tree)]),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
