@@ -18,6 +18,7 @@ import httpx
 import pytest
 import yaml
 from test_contracts import queries
+from test_tofu_static import unquote, variable_default
 
 from tools import tofu
 from tools.monitoring import (
@@ -34,10 +35,6 @@ ENVS = ["dev", "prod"]
 EKS = tofu.TOFU / "modules" / "eks"
 CLUSTER = tofu.STAGES / "cluster"
 GPU_RESOURCE_TAG = "k8s.io/cluster-autoscaler/node-template/resources/"
-
-
-def unquote(value):
-    return value.strip('"') if isinstance(value, str) else value
 
 
 def hcl_locals(module: Path) -> dict:
@@ -298,14 +295,6 @@ def test_prometheus_is_admitted_to_the_port_the_service_monitor_scrapes(rendered
 
 
 # --- service accounts and Pod Identity -----------------------------------------------------
-
-
-def variable_default(module: Path, name: str):
-    for entry in hcl2.load((module / "variables.tf").open()).get("variable", []):
-        for key, body in entry.items():
-            if unquote(key) == name:
-                return unquote(body.get("default"))
-    raise KeyError(f"{module}: variable {name}")
 
 
 def resolve(value, module: Path, args: dict, caller: tuple | None):
