@@ -16,7 +16,7 @@ ENV ?=
 
 .PHONY: help venv serve test e2e prometheus lint format render validate diff plan deploy destroy \
 	require-env require-account require-tofu require-aws plan-account deploy-account \
-	destroy-account test-aws-emulator loadtest bench lock clean mutants
+	destroy-account test-aws-emulator loadtest bench bench-overload lock clean mutants
 
 help: ## list the commands
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -188,6 +188,13 @@ loadtest: venv ## load a running server: make loadtest URL=... CONCURRENCY=8 DUR
 bench: venv ## batched server vs naive baseline under the same load (see docs/benchmarks.md)
 	$(PY) model-server/benchmarks/compare.py --concurrency $(CONCURRENCY) --duration $(DURATION) \
 		--json results/benchmark.json
+
+OVERLOAD_DURATION ?= 60
+ROUNDS ?= 3
+bench-overload: venv ## 4x overload vs the admission targets [BASELINE=../main/.venv/bin/python]
+	$(PY) model-server/benchmarks/overload.py --duration $(OVERLOAD_DURATION) \
+		$(if $(BASELINE),--baseline-python $(BASELINE) --rounds $(ROUNDS)) \
+		--json results/overload.json
 
 lock: ## regenerate model-server/requirements.txt from the ranges in its pyproject.toml
 	$(PYTHON) model-server/scripts/lock_requirements.py

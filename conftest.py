@@ -158,11 +158,14 @@ def run_to_exit(tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One ready server shared by the HTTP tests (upload limit 1 MiB, 4 megapixels)."""
+    """One ready server shared by the HTTP tests (upload limit 1 MiB, 4 megapixels). They
+    check answers, not shedding: a 10 s queue-delay limit keeps a busy CI machine from
+    turning their requests into 503s (test_overload.py starts its own servers for that)."""
     server = ServerProcess(
         tmp_path_factory.mktemp("server") / "server.log",
         MAX_UPLOAD_BYTES=str(1024 * 1024),
         MAX_IMAGE_PIXELS=str(4_000_000),
+        MAX_QUEUE_DELAY_MS="10000",
     )
     server.start().wait_ready()
     yield server

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tools.loadtest import latency_summary
+from tools.loadtest import Results, latency_summary
 
 pytestmark = pytest.mark.server
 
@@ -75,3 +75,41 @@ def test_percentiles_are_computed_over_successful_latencies():
     assert summary["max"] == 100
     assert latency_summary([])["p50"] is None
     assert latency_summary([0.25])["p99"] == 250
+
+
+def test_503_answers_are_reported_apart_with_their_latency_and_retry_after():
+    results = Results()
+    results.record("200", 0.5)
+    results.record("503", 0.010, retry_after="2")
+    results.record("503", 0.030, retry_after=None)
+    results.record("504", 30.0)
+    summary = results.summary({})
+    assert summary["ok"] == 1 and summary["requests"] == 4
+    assert summary["shed"]["count"] == 2
+    assert summary["shed"]["with_retry_after"] == 1
+    assert summary["shed"]["latency_ms"]["max"] == 30
+    assert summary["latency_ms"]["max"] == 500, "percentiles stay over the 2xx answers"
+    assert results.raw() == {"ok_s": [0.5], "shed_s": [0.010, 0.030]}
+
+
+def test_against_a_shedding_server_the_shed_answers_and_goodput_are_counted(start_server, tmp_path):
+    # One image per batch and a 1 ms queue-delay limit: most of 8 clients are refused.
+    server = start_server(MAX_BATCH_SIZE="1", MAX_QUEUE_DELAY_MS="1").wait_ready()
+    out = tmp_path / "shed.json"
+    result = loadtest(f"{server.url}/predict", "-c", "8", "-d", "2", "--raw", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(out.read_text())
+    shed = summary["shed"]
+    assert summary["ok"] > 0 and shed["count"] > 0, summary["status_counts"]
+    assert shed["count"] == summary["status_counts"]["503"] == shed["with_retry_after"]
+    assert shed["latency_ms"]["p99"] is not None
+    assert len(summary["raw"]["ok_s"]) == summary["ok"]
+    assert len(summary["raw"]["shed_s"]) == shed["count"]
+    assert "shed (503)" in result.stdout
+
+    # Clients that wait out Retry-After (at least 1 s) are refused at most once a second each.
+    polite = loadtest(
+        f"{server.url}/predict", "-c", "8", "-d", "2", "--obey-retry-after", "--json", str(out)
+    )
+    assert polite.returncode == 0, polite.stderr
+    assert json.loads(out.read_text())["shed"]["count"] <= 8 * 3

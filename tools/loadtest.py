@@ -2,13 +2,17 @@
 
 Two modes:
 - closed loop (default): `--concurrency N` clients, each sends its next request as soon as
-  the previous one is answered, for `--duration S` seconds;
+  the previous one is answered, for `--duration S` seconds (with `--obey-retry-after`, a
+  client answered 503 with Retry-After waits that long first, as a well-behaved one does);
 - fixed arrival rate: `--rate R` requests per second whatever the answers do (open loop),
   which shows queueing and shedding honestly; at most `--concurrency` are in flight, and
   arrivals beyond that are counted as `dropped` by the client.
 
 Prints live progress to stderr, a summary to stdout, and writes JSON with `--json`.
 Latency percentiles are over successful (2xx) answers; every answer is counted by status.
+Answers shed with 503 are reported apart: how many, how many carried Retry-After, and how
+fast they came (an overloaded server should refuse at once, not after a wait). Throughput
+counts 2xx answers only: it is the goodput.
 """
 
 from __future__ import annotations
@@ -31,14 +35,19 @@ import aiohttp
 @dataclass
 class Results:
     latencies_ok: list[float] = field(default_factory=list)
+    latencies_shed: list[float] = field(default_factory=list)  # 503 answers
+    shed_with_retry_after: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
 
-    def record(self, status: str, latency: float) -> None:
+    def record(self, status: str, latency: float, retry_after: str | None = None) -> None:
         self.statuses[status] += 1
         if status.startswith("2"):
             self.latencies_ok.append(latency)
+        elif status == "503":
+            self.latencies_shed.append(latency)
+            self.shed_with_retry_after += retry_after is not None
 
     @property
     def completed(self) -> int:
@@ -55,8 +64,17 @@ class Results:
             "throughput_rps": round(ok / elapsed, 2) if elapsed else 0.0,
             "attempted_rps": round(self.completed / elapsed, 2) if elapsed else 0.0,
             "latency_ms": latency_summary(self.latencies_ok),
+            "shed": {
+                "count": len(self.latencies_shed),
+                "with_retry_after": self.shed_with_retry_after,
+                "latency_ms": latency_summary(self.latencies_shed),
+            },
             "status_counts": dict(sorted(self.statuses.items())),
         }
+
+    def raw(self) -> dict[str, list[float]]:
+        """Every latency in seconds, for merging the results of several client processes."""
+        return {"ok_s": self.latencies_ok, "shed_s": self.latencies_shed}
 
 
 def latency_summary(latencies: list[float]) -> dict[str, float | None]:
@@ -98,25 +116,35 @@ class MultipartBody:
 
 async def send_one(
     session: aiohttp.ClientSession, url: str, body: MultipartBody, results: Results
-) -> None:
+) -> float:
+    """Send one request and record its answer; return the Retry-After of a 503 (0 if none)."""
     started = time.monotonic()
+    retry_after = None
     try:
         async with session.post(
             url, data=body.next(), headers={"Content-Type": body.content_type}
         ) as response:
             await response.read()
             status = str(response.status)
+            retry_after = response.headers.get("Retry-After")
     except TimeoutError:
         status = "timeout"
     except aiohttp.ClientError as exc:
         status = type(exc).__name__
-    results.record(status, time.monotonic() - started)
+    results.record(status, time.monotonic() - started, retry_after)
+    if status == "503" and retry_after and retry_after.isdigit():
+        return float(retry_after)
+    return 0.0
 
 
-async def closed_loop(session, url, body, results, concurrency: int, deadline: float) -> None:
+async def closed_loop(
+    session, url, body, results, concurrency: int, deadline: float, obey_retry_after: bool = False
+) -> None:
     async def client() -> None:
         while time.monotonic() < deadline:
-            await send_one(session, url, body, results)
+            pause = await send_one(session, url, body, results)
+            if obey_retry_after and pause:
+                await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
 
     await asyncio.gather(*(client() for _ in range(concurrency)))
 
@@ -159,6 +187,8 @@ async def progress(results: Results, duration: float, stream) -> None:
 
 
 async def run(args: argparse.Namespace, images: list[bytes]) -> dict[str, object]:
+    """Run the load `args` describe; the summary (with every latency under "raw" when
+    args.raw)."""
     body = MultipartBody(images, args.field)
     timeout = aiohttp.ClientTimeout(total=args.timeout)
     connector = aiohttp.TCPConnector(limit=args.concurrency, force_close=False)
@@ -185,12 +215,23 @@ async def run(args: argparse.Namespace, images: list[bytes]) -> dict[str, object
                     session, args.url, body, results, args.rate, args.concurrency, deadline
                 )
             else:
-                await closed_loop(session, args.url, body, results, args.concurrency, deadline)
+                await closed_loop(
+                    session,
+                    args.url,
+                    body,
+                    results,
+                    args.concurrency,
+                    deadline,
+                    getattr(args, "obey_retry_after", False),
+                )
         finally:
             results.finished = time.monotonic()
             reporter.cancel()
             sys.stderr.write("\n")
-    return results.summary(config)
+    summary = results.summary(config)
+    if getattr(args, "raw", False):
+        summary["raw"] = results.raw()
+    return summary
 
 
 def synthetic_jpeg(width: int = 640, height: int = 480) -> bytes:
@@ -237,6 +278,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--field", default="file", help="multipart field name")
     parser.add_argument("--timeout", type=float, default=60, help="per-request timeout, s")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--obey-retry-after",
+        action="store_true",
+        help="closed loop: after a 503 with Retry-After a client waits that long, as a "
+        "well-behaved client does (by default it sends its next request at once)",
+    )
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="put every latency in the JSON too (to merge several client processes)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -257,7 +309,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def format_summary(summary: dict) -> str:
-    latency = summary["latency_ms"]
+    latency, shed = summary["latency_ms"], summary["shed"]
     load = (
         f"rate {summary['rate']:g}/s"
         if summary["rate"]
@@ -270,6 +322,8 @@ def format_summary(summary: dict) -> str:
             f"({summary['requests']} requests, {summary['ok']} ok)",
             f"  latency ms   p50 {latency['p50']}  p95 {latency['p95']}  p99 {latency['p99']}"
             f"  max {latency['max']}",
+            f"  shed (503)   {shed['count']}, {shed['with_retry_after']} with Retry-After, "
+            f"ms p50 {shed['latency_ms']['p50']}  p99 {shed['latency_ms']['p99']}",
             f"  by status    {summary['status_counts']}",
         ]
     )

@@ -17,104 +17,30 @@ import argparse
 import json
 import os
 import platform
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-import httpx
-from prometheus_client.parser import text_string_to_metric_families
+from harness import BATCHED, NAIVE, batch_stats, loadtest, mean_batch, start, stop
 
-REPO = Path(__file__).resolve().parents[2]
-SERVERS = {
-    "naive": [sys.executable, str(REPO / "model-server/benchmarks/naive_server.py")],
-    "batched": [sys.executable, "-m", "model_server"],
-}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start(name: str, weights: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "MODEL_WEIGHTS": weights,
-        "LOG_LEVEL": "warning",
-        "SHUTDOWN_DELAY_SECONDS": "0",
-    }
-    proc = subprocess.Popen(SERVERS[name], env=env, cwd=REPO)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{name} server exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit(f"{name} server not ready after 300s")
-
-
-def batch_stats(url: str) -> tuple[float, float]:
-    """(batches, images) so far, from inference_batch_size; (0, 0) for the baseline."""
-    response = httpx.get(f"{url}/metrics", timeout=5)
-    text = response.text if response.status_code == 200 else ""
-    values = {
-        s.name: s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name in ("inference_batch_size_count", "inference_batch_size_sum")
-    }
-    return values.get("inference_batch_size_count", 0.0), values.get(
-        "inference_batch_size_sum", 0.0
-    )
-
-
-def load(url: str, concurrency: int, args: argparse.Namespace) -> dict:
-    with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        command = [
-            sys.executable,
-            "-m",
-            "tools",
-            "loadtest",
-            f"{url}/predict",
-            "--concurrency",
-            str(concurrency),
-            "--duration",
-            str(args.duration),
-            "--warmup",
-            str(args.warmup),
-            "--json",
-            out.name,
-        ]
-        for image in args.image:
-            command += ["--image", str(image)]
-        subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-        return json.loads(Path(out.name).read_text())
+SERVERS = {"naive": NAIVE, "batched": BATCHED}
 
 
 def measure(name: str, levels: list[int], args: argparse.Namespace) -> dict[int, dict]:
-    proc, url = start(name, args.weights)
+    proc, url = start(SERVERS[name], args.weights)
     results = {}
     try:
         for concurrency in levels:
-            batches0, images0 = batch_stats(url)
-            result = load(url, concurrency, args)
-            batches1, images1 = batch_stats(url)
-            if batches1 > batches0:  # includes the warm-up seconds of this level
-                result["mean_batch_size"] = round((images1 - images0) / (batches1 - batches0), 2)
+            before = batch_stats(url)
+            result = loadtest(
+                url,
+                concurrency=concurrency,
+                duration=args.duration,
+                warmup=args.warmup,
+                images=args.image,
+            )
+            batch = mean_batch(before, batch_stats(url))  # includes this level's warm-up
+            if batch is not None:
+                result["mean_batch_size"] = batch
             results[concurrency] = result
             print(
                 f"{name:8s} c={concurrency:<4d} {result['throughput_rps']:8.1f} img/s  "
@@ -122,11 +48,7 @@ def measure(name: str, levels: list[int], args: argparse.Namespace) -> dict[int,
                 file=sys.stderr,
             )
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
     return results
 
 

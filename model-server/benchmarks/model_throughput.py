@@ -40,14 +40,15 @@ def main() -> int:
     args = parser.parse_args()
 
     device = resolve_device(args.device)
+    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     rows = []
     for dtype_name in args.dtypes.split(","):
         dtype = resolve_dtype(dtype_name, device)
         model = build_model("random").to(
             device=device, dtype=dtype, memory_format=torch.channels_last
         )
-        classifier = Classifier(model, device, dtype)
-        for batch_size in (int(b) for b in args.batch_sizes.split(",")):
+        classifier = Classifier(model, device, dtype, max_batch_size=max(batch_sizes))
+        for batch_size in batch_sizes:
             rate = images_per_second(classifier, batch_size, args.seconds)
             rows.append(
                 {

@@ -1,4 +1,5 @@
-"""AdmissionMiddleware: past its limit, an upload is refused before its body is read."""
+"""Admission control: an upload is refused before its body is read when the server is full or
+when the work in hand would keep it waiting too long."""
 
 from __future__ import annotations
 
@@ -6,42 +7,128 @@ import asyncio
 
 import pytest
 
-from model_server.admission import AdmissionMiddleware
-from model_server.errors import QueueFull
+from model_server.admission import Admission, AdmissionMiddleware
+from model_server.batcher import Batcher, Forecast
+from model_server.errors import QueueFull, QueueWaitTooLong
+from model_server.service_time import ServiceTime
 
 pytestmark = pytest.mark.anyio
+SCOPE = {"type": "http", "path": "/predict"}
+
+
+async def receive():
+    return {"type": "http.request", "body": b"x", "more_body": False}
+
+
+class HeldRoute:
+    """An ASGI app that reads the body, as a route does first, then waits to be released."""
+
+    def __init__(self) -> None:
+        self.body_reads = 0
+        self.release = asyncio.Event()
+
+    async def __call__(self, scope, receive, send) -> None:
+        await receive()
+        self.body_reads += 1
+        await self.release.wait()
+
+
+async def admit(middleware: AdmissionMiddleware, route: HeldRoute) -> asyncio.Task[None]:
+    """Start one request and return once it is inside the route, its body read."""
+    reads = route.body_reads
+    task = asyncio.create_task(middleware(SCOPE, receive, None))
+    while route.body_reads == reads:
+        assert not task.done(), task.exception()
+        await asyncio.sleep(0)
+    return task
+
+
+def no_wait(in_hand: int) -> Forecast:
+    return Forecast(wait_s=0.0, batches_ahead=0)
 
 
 async def test_past_the_limit_the_body_is_never_read_and_the_queue_is_full():
-    release = asyncio.Event()
-    body_reads = []
-
-    async def app(scope, receive, send):
-        body_reads.append(await receive())  # what a route does first: read the body
-        await release.wait()
-
-    middleware = AdmissionMiddleware(app, limit=1, paths=frozenset({"/predict"}))
-    scope = {"type": "http", "path": "/predict"}
-
-    async def receive():
-        return {"type": "http.request", "body": b"x", "more_body": False}
-
-    first = asyncio.create_task(middleware(scope, receive, None))
-    await asyncio.sleep(0.01)
+    route = HeldRoute()
+    admission = Admission(limit=1, max_wait_s=1.0, forecast=no_wait)
+    middleware = AdmissionMiddleware(route, admission, paths=frozenset({"/predict"}))
+    first = await admit(middleware, route)
     with pytest.raises(QueueFull) as refused:
-        await middleware(scope, receive, None)
+        await middleware(SCOPE, receive, None)
     assert refused.value.status_code == 503 and refused.value.headers == {"Retry-After": "1"}
-    assert len(body_reads) == 1, "the refused request's body was read"
-    release.set()
+    assert route.body_reads == 1, "the refused request's body was read"
+    route.release.set()
     await first
-    assert middleware.active == 0
-    await middleware(scope, receive, None)  # room again
-    assert len(body_reads) == 2
+    assert admission.active == 0
+    await middleware(SCOPE, receive, None)  # room again
+    assert route.body_reads == 2
+
+
+def one_batch_each(in_hand: int) -> Forecast:
+    """Batches of one image, 0.4 s each, the model idle: each request in hand is a batch."""
+    return Forecast(wait_s=0.4 * in_hand, batches_ahead=in_hand)
+
+
+async def test_a_request_predicted_to_wait_too_long_is_refused_unread_with_that_wait():
+    # Each request in hand adds 0.4 s of predicted wait; at most 1 s is allowed.
+    route = HeldRoute()
+    admission = Admission(limit=100, max_wait_s=1.0, forecast=one_batch_each)
+    middleware = AdmissionMiddleware(route, admission, paths=frozenset({"/predict"}))
+    admitted = [await admit(middleware, route) for _ in range(3)]  # waits 0, 0.4, 0.8
+    with pytest.raises(QueueWaitTooLong) as refused:
+        await middleware(SCOPE, receive, None)  # would wait 1.2 s
+    assert refused.value.status_code == 503
+    assert refused.value.reason == "queue_wait_too_long"
+    assert refused.value.headers == {"Retry-After": "2"}, "the predicted 1.2 s, rounded up"
+    assert route.body_reads == 3
+    route.release.set()
+    await asyncio.gather(*admitted)
+    await middleware(SCOPE, receive, None)  # nothing in hand: admitted again
+    assert route.body_reads == 4
+
+
+def admission_over_a_batcher(
+    batch_size: int, batch_seconds: float, max_wait_s: float
+) -> tuple[Admission, ServiceTime]:
+    """Admission in front of an idle batcher whose batches are known to take batch_seconds."""
+    estimate = ServiceTime()
+    estimate.observe(batch_size, batch_seconds)
+    batcher: Batcher[int, int] = Batcher(
+        list, max_batch_size=batch_size, max_wait_s=0, max_queue_size=64, service_time=estimate
+    )
+    return Admission(limit=100, max_wait_s=max_wait_s, forecast=batcher.forecast), estimate
+
+
+async def test_admission_follows_the_batchers_measured_batch_time():
+    # A model known to take 1 s per batch of 2, and a 1.5 s limit: the next batch plus one
+    # full batch ahead fit (up to 3 in hand), a second full batch ahead does not.
+    admission, estimate = admission_over_a_batcher(2, 1.0, max_wait_s=1.5)
+    for in_hand, admitted in [(0, True), (1, True), (2, True), (3, True), (4, False)]:
+        admission.active = in_hand
+        assert (admission.refusal() is None) is admitted, in_hand
+    for _ in range(2):  # the model got faster: the estimate moves from 1.0 to 0.68 s a batch
+        estimate.observe(2, 0.1)
+    admission.active = 4
+    assert admission.refusal() is None
 
 
 async def test_other_paths_are_not_counted():
     async def app(scope, receive, send):
         await asyncio.sleep(0)
 
-    middleware = AdmissionMiddleware(app, limit=0, paths=frozenset({"/predict"}))
+    admission = Admission(limit=0, max_wait_s=0.0, forecast=one_batch_each)
+    middleware = AdmissionMiddleware(app, admission, paths=frozenset({"/predict"}))
     await middleware({"type": "http", "path": "/health"}, None, None)
+
+
+async def test_a_request_that_joins_the_next_batch_is_never_refused_for_time():
+    # Batches of 8 take 5 s and the limit is 1 s: refusing the requests that would start with
+    # the next batch would leave the model without work; only those behind a full batch wait
+    # longer than needed.
+    admission, _ = admission_over_a_batcher(8, 5.0, max_wait_s=1.0)
+    for in_hand in range(8):
+        admission.active = in_hand
+        assert admission.refusal() is None, in_hand
+    admission.active = 8
+    refusal = admission.refusal()
+    assert isinstance(refusal, QueueWaitTooLong)
+    assert refusal.headers == {"Retry-After": "5"}

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi.testclient import TestClient
 from images import jpeg
 
 from model_server import app as app_module
 from model_server.app import ServerState, create_app
+from model_server.batcher import Forecast
 from model_server.config import Settings
 from model_server.errors import InferenceFailed
 
 
 class FailingBatcher:
-    async def submit(self, crop):
-        raise InferenceFailed("inference failed: CUDA error: out of memory")
+    def forecast(self, in_hand):
+        return Forecast(wait_s=0.0, batches_ahead=0)
+
+    def enqueue(self, payload, deadline):
+        answer = asyncio.get_running_loop().create_future()
+        answer.set_exception(InferenceFailed("inference failed: CUDA error: out of memory"))
+        return answer
 
 
 class FakeClassifier:
@@ -37,10 +45,10 @@ def test_a_failing_batch_is_a_json_500_with_its_reason():
 
 
 def test_an_unexpected_bug_is_a_json_500_not_a_text_page(monkeypatch):
-    def broken(data, max_pixels):
+    def broken(data, max_pixels, jpeg_on_device):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(app_module, "preprocess", broken)
+    monkeypatch.setattr(app_module, "preprocess_upload", broken)
     client = client_with(ServerState(classifier=FakeClassifier(), batcher=FailingBatcher()))
     response = client.post("/predict", files={"file": ("a.jpg", jpeg())})
     assert response.status_code == 500

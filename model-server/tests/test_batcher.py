@@ -9,7 +9,14 @@ import time
 import pytest
 
 from model_server.batcher import Batcher
-from model_server.errors import InferenceFailed, QueueFull, ShuttingDown
+from model_server.errors import (
+    CorruptImage,
+    DeadlineUnreachable,
+    InferenceFailed,
+    QueueFull,
+    ShuttingDown,
+)
+from model_server.service_time import ServiceTime
 
 pytestmark = pytest.mark.anyio
 
@@ -69,25 +76,33 @@ async def test_batches_never_exceed_max_batch_size_and_fill_up_under_load():
     await batcher.stop(timeout_s=1)
 
 
-async def test_a_lone_item_waits_at_most_max_wait_for_company():
+async def test_a_lone_item_runs_at_once_when_nothing_else_is_on_its_way():
+    # Concurrency 1: waiting MAX_BATCH_WAIT_MS for company that cannot come is pure latency.
     model = FakeModel()
-    batcher = make_batcher(model, max_batch_size=8, max_wait_s=0.2)
-    started = time.monotonic()
-    assert await batcher.submit(7) == 14
-    waited = time.monotonic() - started
-    assert 0.19 <= waited < 2.0, f"waited {waited:.3f}s for a 0.2s max wait"
+    batcher = make_batcher(model, max_batch_size=8, max_wait_s=30.0)
+    assert await asyncio.wait_for(batcher.submit(7), timeout=10) == 14
     assert model.batches == [[7]]
     await batcher.stop(timeout_s=1)
 
 
-async def test_items_arriving_within_max_wait_share_one_batch():
+async def test_a_batch_waits_for_a_request_still_on_its_way_and_takes_it_along():
     model = FakeModel()
-    batcher = make_batcher(model, max_batch_size=8, max_wait_s=0.3)
-    first = asyncio.create_task(batcher.submit(1))
-    await asyncio.sleep(0.05)
-    second = asyncio.create_task(batcher.submit(2))
-    assert await asyncio.gather(first, second) == [2, 4]
+    in_hand = 2  # two requests in the server: one queued below, one still being decoded
+    batcher = make_batcher(model, max_batch_size=8, max_wait_s=30.0, in_hand=lambda: in_hand)
+    first = batcher.enqueue(1)
+    await wait_until(batcher._queue.empty)  # the batcher took item 1 and waits for more
+    second = batcher.enqueue(2)
+    assert await asyncio.wait_for(asyncio.gather(first, second), timeout=10) == [2, 4]
     assert model.batches == [[1, 2]]
+    await batcher.stop(timeout_s=1)
+
+
+async def test_a_request_that_never_arrives_holds_the_batch_at_most_max_wait():
+    model = FakeModel()
+    # One more request in the server than queued: e.g. a decode that ends in a 400.
+    batcher = make_batcher(model, max_batch_size=8, max_wait_s=0.05, in_hand=lambda: 2)
+    assert await asyncio.wait_for(batcher.submit(3), timeout=10) == 6
+    assert model.batches == [[3]]
     await batcher.stop(timeout_s=1)
 
 
@@ -230,7 +245,171 @@ async def test_a_dead_batching_loop_calls_on_fatal():
     async def crash() -> None:
         raise RuntimeError("bug in the loop")
 
-    batcher._loop = crash  # the loop itself fails, whatever the reason
+    batcher._collect = crash  # the loop itself fails, whatever the reason
     batcher.start()
     await asyncio.sleep(0.01)
     assert fatal == [True]
+
+
+def seeded(batch_size: int, seconds: float) -> ServiceTime:
+    estimate = ServiceTime()
+    estimate.observe(batch_size, seconds)
+    return estimate
+
+
+# Both loops: without a pipeline and with one, where the next batch is collected (and the
+# deadlines judged) while the current one still runs.
+@pytest.mark.parametrize("pipeline", [False, True])
+async def test_an_item_whose_deadline_passed_in_the_queue_never_reaches_the_model(pipeline):
+    model = FakeModel()
+    model.hold()
+    batcher = make_batcher(model, max_batch_size=1, pipeline=pipeline)
+    running = asyncio.create_task(batcher.submit(0))
+    await wait_until(model.started.is_set)
+    expired = batcher.enqueue(1, deadline=time.monotonic())  # due now: over once the model frees
+    staying = asyncio.create_task(batcher.submit(2))
+    model.release.set()
+    assert await running == 0
+    assert await staying == 4
+    assert model.batches == [[0], [2]], "the expired item reached the model"
+    dropped = expired.exception()  # answered before the item queued after it
+    assert isinstance(dropped, DeadlineUnreachable), dropped
+    assert dropped.status_code == 503 and int(dropped.headers["Retry-After"]) >= 1
+    await batcher.stop(timeout_s=1)
+
+
+@pytest.mark.parametrize("pipeline", [False, True])
+async def test_an_item_that_cannot_finish_before_its_deadline_is_dropped_before_the_model(
+    pipeline,
+):
+    # Batches are known to take 100 s here; an item due in 50 s cannot make it.
+    model = FakeModel()
+    model.hold()
+    batcher = make_batcher(
+        model, max_batch_size=1, service_time=seeded(1, 100.0), pipeline=pipeline
+    )
+    running = asyncio.create_task(batcher.submit(0))
+    await wait_until(model.started.is_set)
+    hopeless = batcher.enqueue(1, deadline=time.monotonic() + 50)
+    patient = batcher.enqueue(2)  # no deadline
+    model.release.set()
+    assert await running == 0
+    assert await patient == 4
+    assert model.batches == [[0], [2]], "the item that could not make it reached the model"
+    assert isinstance(hopeless.exception(), DeadlineUnreachable), hopeless.exception()
+    await batcher.stop(timeout_s=1)
+
+
+async def test_predicted_wait_counts_the_full_batches_ahead_and_the_running_remainder():
+    model = FakeModel()
+    model.hold()
+    batcher = make_batcher(model, max_batch_size=4, service_time=seeded(4, 1.0))
+    assert batcher.predicted_wait(0) == 0, "idle: a new request runs at once"
+    assert batcher.predicted_wait(3) == 0, "it joins the next batch with the 3 ahead"
+    assert batcher.predicted_wait(4) == pytest.approx(1.0), "one full batch ahead"
+    assert batcher.predicted_wait(9) == pytest.approx(2.0)
+    running = [asyncio.create_task(batcher.submit(i)) for i in range(4)]
+    await wait_until(model.started.is_set)
+    assert model.batches == [[0, 1, 2, 3]]
+    # 4 in hand, all running: only what is left of that batch (it started a moment ago).
+    assert 0.5 < batcher.predicted_wait(4) <= 1.0
+    assert 1.5 < batcher.predicted_wait(8) <= 2.0
+    assert batcher.images_per_second() == pytest.approx(4.0)
+    model.release.set()
+    await asyncio.gather(*running)
+    await batcher.stop(timeout_s=1)
+
+
+async def test_every_batch_run_updates_the_batch_time_estimate():
+    estimate = ServiceTime()
+    batcher = make_batcher(FakeModel(), max_batch_size=2, service_time=estimate)
+    await asyncio.gather(batcher.submit(1), batcher.submit(2))
+    assert set(estimate.measured()) == {2}
+    await batcher.stop(timeout_s=1)
+
+
+async def test_a_result_that_is_an_error_fails_only_its_own_caller():
+    def model(batch: list[int]) -> list[int | Exception]:
+        return [CorruptImage("not decodable") if x < 0 else x * 2 for x in batch]
+
+    batcher: Batcher[int, int] = Batcher(model, max_batch_size=4, max_wait_s=1, max_queue_size=8)
+    batcher.start()
+    good, bad = batcher.enqueue(1), batcher.enqueue(-1)
+    assert await good == 2
+    with pytest.raises(CorruptImage):
+        await bad
+    await batcher.stop(timeout_s=1)
+
+
+class StagedModel:
+    """prepare() and run() as separate stages, recording which thread ran each; run() can be
+    held like FakeModel."""
+
+    def __init__(self) -> None:
+        self.prepared: list[list[int]] = []
+        self.threads: dict[str, set[str]] = {"prepare": set(), "run": set()}
+        self.running = threading.Event()
+        self.release = threading.Event()
+
+    def prepare(self, payloads: list[int]) -> list[int]:
+        self.threads["prepare"].add(threading.current_thread().name)
+        self.prepared.append(list(payloads))
+        return [x * 10 for x in payloads]
+
+    def run(self, model_input: list[int]) -> list[int]:
+        self.threads["run"].add(threading.current_thread().name)
+        self.running.set()
+        assert self.release.wait(10), "test never released the model"
+        return [x + 1 for x in model_input]
+
+    def batcher(self, *, pipeline: bool, max_batch_size: int) -> Batcher[int, int]:
+        """A started batcher over these two stages, which never waits for company."""
+        batcher: Batcher[int, int] = Batcher(
+            self.run,
+            prepare_batch=self.prepare,
+            pipeline=pipeline,
+            max_batch_size=max_batch_size,
+            max_wait_s=0,
+            max_queue_size=16,
+        )
+        batcher.start()
+        return batcher
+
+
+@pytest.mark.parametrize("pipeline", [True, False])
+async def test_prepare_feeds_run_and_each_caller_gets_its_own_result(pipeline):
+    model = StagedModel()
+    model.release.set()
+    batcher = model.batcher(pipeline=pipeline, max_batch_size=4)
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(6)))
+    assert results == [i * 10 + 1 for i in range(6)]
+    same_thread = model.threads["prepare"] == model.threads["run"]
+    assert same_thread is not pipeline, model.threads
+    await batcher.stop(timeout_s=1)
+
+
+async def test_with_a_pipeline_the_next_batch_is_prepared_while_the_current_one_runs():
+    model = StagedModel()
+    batcher = model.batcher(pipeline=True, max_batch_size=2)
+    first = [asyncio.create_task(batcher.submit(i)) for i in (0, 1)]
+    await wait_until(model.running.is_set)  # batch [0, 1] is in the model, held there
+    second = [asyncio.create_task(batcher.submit(i)) for i in (2, 3)]
+    await wait_until(lambda: len(model.prepared) == 2)  # prepared while [0, 1] still runs
+    assert model.prepared == [[0, 1], [2, 3]]
+    model.release.set()
+    assert await asyncio.gather(*first, *second) == [1, 11, 21, 31]
+    await batcher.stop(timeout_s=1)
+
+
+async def test_without_a_pipeline_a_batch_is_collected_only_once_the_model_is_free():
+    model = StagedModel()
+    batcher = model.batcher(pipeline=False, max_batch_size=2)
+    first = asyncio.create_task(batcher.submit(0))
+    await wait_until(model.running.is_set)
+    later = [asyncio.create_task(batcher.submit(i)) for i in (1, 2)]
+    await wait_until(lambda: batcher._queue.qsize() == 2)
+    assert model.prepared == [[0]], "nothing is taken from the queue while the model runs"
+    model.release.set()
+    assert await asyncio.gather(first, *later) == [1, 11, 21]
+    assert model.prepared == [[0], [1, 2]], "what queued meanwhile ran as one batch"
+    await batcher.stop(timeout_s=1)

@@ -29,8 +29,12 @@ def test_ready_is_503_while_the_model_loads_then_200(start_server):
 
 
 def test_sigterm_turns_ready_to_503_at_once_and_loses_no_accepted_request(start_server):
+    # A backlog that admission by time would refuse; here it must be accepted, then drained.
     server = start_server(
-        MAX_BATCH_SIZE="4", SHUTDOWN_DELAY_SECONDS="1.5", SHUTDOWN_GRACE_SECONDS="60"
+        MAX_BATCH_SIZE="4",
+        SHUTDOWN_DELAY_SECONDS="1.5",
+        SHUTDOWN_GRACE_SECONDS="60",
+        MAX_QUEUE_DELAY_MS="60000",
     ).wait_ready()
     results: list[int] = []
 

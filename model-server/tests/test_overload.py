@@ -20,7 +20,10 @@ def post_image(url: str, seed: int = 0) -> httpx.Response:
 
 def test_a_full_queue_sheds_load_with_503_and_retry_after(start_server):
     # One image per batch and room for one more in the queue: 24 at once must overflow it.
-    server = start_server(MAX_BATCH_SIZE="1", MAX_QUEUE_SIZE="1").wait_ready()
+    # (The queue-delay limit is set out of the way: this is about the count bound.)
+    server = start_server(
+        MAX_BATCH_SIZE="1", MAX_QUEUE_SIZE="1", MAX_QUEUE_DELAY_MS="60000"
+    ).wait_ready()
     with ThreadPoolExecutor(24) as pool:
         responses = list(pool.map(lambda seed: post_image(server.url, seed), range(24)))
     statuses = [r.status_code for r in responses]
@@ -34,6 +37,27 @@ def test_a_full_queue_sheds_load_with_503_and_retry_after(start_server):
     scrape = parse_metrics(httpx.get(f"{server.url}/metrics").text)
     assert sample(scrape, "inference_requests_rejected_total", reason="queue_full") == len(shed)
     assert post_image(server.url).status_code == 200, "the server serves again once drained"
+
+
+def test_requests_predicted_to_wait_too_long_are_refused_with_that_wait_as_retry_after(
+    start_server,
+):
+    # One image per batch and a 1 ms limit: whoever finds another request in hand is refused.
+    server = start_server(MAX_BATCH_SIZE="1", MAX_QUEUE_DELAY_MS="1").wait_ready()
+    with ThreadPoolExecutor(12) as pool:
+        responses = list(pool.map(lambda seed: post_image(server.url, seed), range(12)))
+    statuses = [r.status_code for r in responses]
+    shed = [r for r in responses if r.status_code == 503]
+    assert shed and statuses.count(200) >= 1, statuses
+    for response in shed:
+        assert response.json()["error"] == "queue_wait_too_long"
+        assert int(response.headers["Retry-After"]) >= 1
+    scrape = parse_metrics(httpx.get(f"{server.url}/metrics").text)
+    assert sample(scrape, "inference_requests_rejected_total", reason="queue_wait_too_long") == len(
+        shed
+    )
+    assert sample(scrape, "inference_estimated_capacity_images_per_second") > 0
+    assert sample(scrape, "inference_predicted_queue_wait_seconds") == 0, "idle again"
 
 
 def test_a_request_past_its_deadline_gets_504(start_server):
@@ -66,7 +90,10 @@ def raw_predict_request(port: int, image: bytes) -> bytes:
 
 
 def test_a_client_that_disconnects_while_queued_is_dropped_and_counted(start_server):
-    server = start_server(MAX_BATCH_SIZE="1", MAX_QUEUE_SIZE="64").wait_ready()
+    # A backlog that admission by time would refuse; here it must queue.
+    server = start_server(
+        MAX_BATCH_SIZE="1", MAX_QUEUE_SIZE="64", MAX_QUEUE_DELAY_MS="60000"
+    ).wait_ready()
     with ThreadPoolExecutor(8) as pool:
         busy = [pool.submit(post_image, server.url, seed) for seed in range(8)]
         time.sleep(0.2)  # the model is busy with a backlog now

@@ -123,6 +123,17 @@ def test_load_scales_up_within_the_expected_number_of_evaluations(run, specs):
         )
 
 
+def test_the_ramp_is_admitted_whole_and_the_overload_is_shed_with_retry_after(run):
+    # The server's own refusal counter (cumulative) at the end of each phase.
+    for phase in run["phases"]:
+        if phase["name"] in ("idle", "ramp"):
+            assert not phase["rejected_total"], f"refused before the overload: {phase}"
+    overload = next(p for p in run["phases"] if p["name"] == "overload")
+    assert overload["rejected_total"], "the overload was not shed"
+    shed = overload["loadtest"]["shed"]
+    assert shed["count"] > 0 and shed["with_retry_after"] == shed["count"], shed
+
+
 def test_back_at_idle_scale_down_waits_for_the_stabilization_window(run, specs):
     steps = phase_steps(run, "idle again")
     for env, spec in specs.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -19,9 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from . import metrics
-from .admission import AdmissionMiddleware
-from .batcher import Batcher, model_worker
-from .config import MAX_TOP_K, Settings
+from .admission import Admission, AdmissionMiddleware
+from .batcher import Batcher, Forecast, model_worker
+from .config import MAX_TOP_K, Settings, Tuning, resolve
 from .errors import FRAMEWORK_REASONS, ApiError, DeadlineExceeded, NotReady
 from .http_metrics import HttpMetricsMiddleware
 from .model import (
@@ -29,10 +30,12 @@ from .model import (
     Classifier,
     Prediction,
     WeightsError,
+    cuda_selected,
     load_classifier,
     weights_label,
 )
-from .preprocess import preprocess
+from .preprocess import preprocess_upload
+from .service_time import ServiceTime
 from .upload_limit import UploadLimitMiddleware
 
 log = logging.getLogger(__name__)
@@ -85,7 +88,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         413: "upload larger than MAX_UPLOAD_BYTES",
         415: "an image type this server does not decode",
         422: "missing `file` field or bad `k`",
-        503: "not ready, queue full or shutting down (see Retry-After)",
+        503: "not ready, too busy to answer in time, or shutting down (see Retry-After)",
         504: "not answered within REQUEST_TIMEOUT_SECONDS",
     }.items()
 }
@@ -95,11 +98,23 @@ def create_app(
     settings: Settings, state: ServerState, on_fatal: Callable[[], None] = lambda: None
 ) -> FastAPI:
     """The ASGI app. `on_fatal` is called when the model cannot be loaded."""
+    tuning = resolve(settings, cuda=cuda_selected(settings.device))
     decode_pool = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
+    # As many as the queue, one batch and the decode threads can hold; beyond that, 503 at
+    # once instead of reading and decoding work that would wait for the queue anyway.
+    admission = Admission(
+        limit=settings.max_queue_size + tuning.max_batch_size + settings.decode_threads,
+        max_wait_s=tuning.max_queue_delay_s,
+        forecast=lambda in_hand: (
+            state.batcher.forecast(in_hand) if state.batcher is not None else Forecast(0.0, 0)
+        ),
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        loader = asyncio.create_task(_load_model(settings, state, on_fatal), name="model-loader")
+        loader = asyncio.create_task(
+            _load_model(settings, tuning, state, admission, on_fatal), name="model-loader"
+        )
         try:
             yield
         finally:
@@ -120,10 +135,7 @@ def create_app(
     )
     uploads = frozenset({"/predict"})
     app.add_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_bytes, paths=uploads)
-    # As many as the queue, one batch and the decode threads can hold; beyond that, 503 at
-    # once instead of reading and decoding work that would wait for the queue anyway.
-    admission_limit = settings.max_queue_size + settings.max_batch_size + settings.decode_threads
-    app.add_middleware(AdmissionMiddleware, limit=admission_limit, paths=uploads)
+    app.add_middleware(AdmissionMiddleware, admission=admission, paths=uploads)
     app.add_middleware(HttpMetricsMiddleware)  # added last: outermost, so it sees every answer
 
     @app.get("/health", summary="Liveness: 200 while the process serves HTTP")
@@ -164,13 +176,19 @@ def create_app(
         data = await file.read()
         await file.close()  # frees the spooled /tmp copy of a large upload now
         loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + settings.request_timeout_seconds
         with metrics.INFLIGHT.track_inprogress():
             try:
                 async with asyncio.timeout(settings.request_timeout_seconds):
-                    crop = await loop.run_in_executor(
-                        decode_pool, preprocess, data, settings.max_image_pixels
+                    payload = await loop.run_in_executor(
+                        decode_pool,
+                        preprocess_upload,
+                        data,
+                        settings.max_image_pixels,
+                        tuning.jpeg_on_device,
                     )
-                    prediction = await _unless_client_leaves(request, batcher.submit(crop))
+                    answer = batcher.enqueue(payload, deadline)
+                    prediction = await _unless_client_leaves(request, answer)
             except TimeoutError:
                 raise DeadlineExceeded(
                     f"no answer within {settings.request_timeout_seconds:g}s"
@@ -211,15 +229,24 @@ def _error_response(
     return JSONResponse({"error": reason, "detail": detail}, status_code=status, headers=headers)
 
 
-async def _load_model(settings: Settings, state: ServerState, on_fatal: Callable[[], None]) -> None:
+async def _load_model(
+    settings: Settings,
+    tuning: Tuning,
+    state: ServerState,
+    admission: Admission,
+    on_fatal: Callable[[], None],
+) -> None:
     loop = asyncio.get_running_loop()
-    # Loaded, warmed up and run on one thread: cuBLAS/cuDNN handles are per thread, so the
-    # warm-up must happen where the batches will run.
+    # Loaded, warmed up and run on one thread: cuBLAS/cuDNN handles and CUDA graphs are per
+    # thread, so the warm-up must happen where the batches will run.
     worker = model_worker()
     try:
-        classifier = await loop.run_in_executor(worker, load_classifier, settings)
-        # The largest batch, once: memory and kernels are ready before readiness says so.
-        await loop.run_in_executor(worker, classifier.warm_up, settings.max_batch_size)
+        classifier = await loop.run_in_executor(worker, load_classifier, settings, tuning)
+        # Every bucket (compiled or captured now), else batch 1 and the largest: kernels and
+        # memory are ready before readiness says so, and the batch times are measured.
+        sizes = sorted({1, tuning.max_batch_size, *tuning.batch_buckets})
+        started = time.monotonic()
+        timings = await loop.run_in_executor(worker, classifier.warm_up, sizes)
     except WeightsError as exc:
         log.error("%s", exc)
         on_fatal()
@@ -228,16 +255,34 @@ async def _load_model(settings: Settings, state: ServerState, on_fatal: Callable
         log.exception("the model could not be loaded; stopping")
         on_fatal()
         return
+    warm_up_s = time.monotonic() - started
+    metrics.COMPILE_SECONDS.set(warm_up_s)
+    service_time = ServiceTime()
+    for size, seconds in timings.items():
+        service_time.observe(size, seconds)
+    log.info(
+        "warm-up took %.1fs (MODEL_COMPILE=%s, buckets built: %s); batch seconds: %s",
+        warm_up_s,
+        tuning.compile,
+        list(classifier.runner.buckets) or "none",
+        {size: round(seconds, 4) for size, seconds in timings.items()},
+    )
     batcher: Batcher[object, Prediction] = Batcher(
-        classifier.predict,
-        max_batch_size=settings.max_batch_size,
+        classifier.run,
+        prepare_batch=classifier.prepare,
+        pipeline=tuning.pipeline,
+        max_batch_size=tuning.max_batch_size,
         max_wait_s=settings.max_batch_wait_ms / 1000.0,
         max_queue_size=settings.max_queue_size,
+        service_time=service_time,
         worker=worker,
         on_fatal=on_fatal,
+        in_hand=lambda: admission.active,
     )
     batcher.start()
     state.classifier, state.batcher = classifier, batcher
+    metrics.PREDICTED_WAIT.set_function(lambda: batcher.predicted_wait(admission.active))
+    metrics.SERVICE_RATE.set_function(batcher.images_per_second)
     metrics.MODEL_INFO.labels(
         model=MODEL_NAME,
         weights=weights_label(settings.model_weights),
@@ -253,9 +298,13 @@ async def _load_model(settings: Settings, state: ServerState, on_fatal: Callable
     if not state.draining:
         metrics.READY.set(1)
         log.info(
-            "ready: max_batch_size=%d max_batch_wait_ms=%g",
-            settings.max_batch_size,
+            "ready: max_batch_size=%d max_batch_wait_ms=%g max_queue_delay_ms=%g "
+            "pipeline=%s jpeg_decode=%s",
+            tuning.max_batch_size,
             settings.max_batch_wait_ms,
+            tuning.max_queue_delay_s * 1000,
+            "on" if tuning.pipeline else "off",
+            "device" if tuning.jpeg_on_device else "cpu",
         )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from starlette.exceptions import HTTPException
 
 
@@ -50,6 +52,22 @@ class QueueFull(ApiError):
     reason = "queue_full"
 
 
+class QueueWaitTooLong(ApiError):
+    """Refused at admission: the work already in the server would keep this request
+    waiting longer than MAX_QUEUE_DELAY_MS."""
+
+    status = 503
+    reason = "queue_wait_too_long"
+
+
+class DeadlineUnreachable(ApiError):
+    """Dropped from the queue before the model: it could no longer be answered within
+    REQUEST_TIMEOUT_SECONDS."""
+
+    status = 503
+    reason = "deadline_unreachable"
+
+
 class ShuttingDown(ApiError):
     status = 503
     reason = "shutting_down"
@@ -72,3 +90,8 @@ class InferenceFailed(ApiError):
 
 # Errors raised by the framework rather than by us, counted under these reasons.
 FRAMEWORK_REASONS = {422: "invalid_request"}
+
+
+def retry_after(wait_s: float) -> dict[str, str]:
+    """The Retry-After header of a refusal: the predicted wait in whole seconds, at least 1."""
+    return {"Retry-After": str(max(1, math.ceil(wait_s)))}

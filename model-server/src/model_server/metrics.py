@@ -62,8 +62,30 @@ QUEUE_WAIT = Histogram(
 )
 COMPUTE = Histogram(
     "inference_compute_seconds",
-    "Time the model took for one batch, transfer to the device and back included.",
+    "Time the model took for one batch, from its input on the device to the top-k on the host.",
     buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+PREPARE = Histogram(
+    "inference_prepare_seconds",
+    "Time to assemble one batch's input on the device: stack, copy, decode JPEGs there.",
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+PREDICTED_WAIT = Gauge(
+    "inference_predicted_queue_wait_seconds",
+    "How long a request arriving now would wait for its batch, from the work in hand and the "
+    "measured batch times; admission refuses above MAX_QUEUE_DELAY_MS.",
+    registry=REGISTRY,
+)
+SERVICE_RATE = Gauge(
+    "inference_estimated_capacity_images_per_second",
+    "Images per second this server can run at full batches, from the measured batch times.",
+    registry=REGISTRY,
+)
+COMPILE_SECONDS = Gauge(
+    "inference_compile_seconds",
+    "Seconds spent at start-up compiling (MODEL_COMPILE) and warming up the batch sizes.",
     registry=REGISTRY,
 )
 BATCH_SIZE = Histogram(

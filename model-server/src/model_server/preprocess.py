@@ -10,9 +10,10 @@ batched (see model.py). A test compares the result with torchvision's own transf
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from .errors import (
     CorruptImage,
@@ -28,6 +29,7 @@ CROP_SIZE = 224
 DECODED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
 MAX_ASPECT_RATIO = 32
 _ACCEPTED = "JPEG, PNG, WebP, GIF or BMP"
+_JPEG_END = b"\xff\xd9"
 
 # Pillow's process-wide bomb limit is replaced by MAX_IMAGE_PIXELS, checked in decode() on the
 # header before any pixel is decoded; two limits would only disagree.
@@ -52,9 +54,39 @@ _OTHER_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
 )
 
 
+@dataclass(frozen=True)
+class EncodedJpeg:
+    """A JPEG upload whose header passed every check, left for the model's device to decode
+    (JPEG_DECODE=device; see jpeg_device.py)."""
+
+    data: bytes
+    orientation: int  # EXIF orientation: 1 = as stored, 2-8 = flipped and/or rotated
+
+
 def preprocess(data: bytes, max_pixels: int) -> np.ndarray:
     """Decode an upload and return its centre crop as a (224, 224, 3) uint8 array."""
-    image = decode(data, max_pixels)
+    return crop_of(load_rgb(open_checked(data, max_pixels)))
+
+
+def preprocess_upload(
+    data: bytes, max_pixels: int, jpeg_on_device: bool
+) -> np.ndarray | EncodedJpeg:
+    """As preprocess(); but with `jpeg_on_device` a plain JPEG is only checked here and
+    returned still encoded, for a batched decode on the device."""
+    image = open_checked(data, max_pixels)
+    # A JPEG cut short is refused by Pillow, but a device decoder may fill in the rest: only
+    # complete ones go there, so bad uploads get the same answer either way.
+    if (
+        jpeg_on_device
+        and image.format == "JPEG"
+        and image.mode in ("RGB", "L")
+        and data.rstrip(b"\0\r\n ").endswith(_JPEG_END)
+    ):
+        return EncodedJpeg(data, _orientation(image))
+    return crop_of(load_rgb(image))
+
+
+def crop_of(image: Image.Image) -> np.ndarray:
     try:
         return resize_and_crop(image)
     except Exception as exc:  # e.g. a degenerate size Pillow refuses to resample
@@ -63,6 +95,12 @@ def preprocess(data: bytes, max_pixels: int) -> np.ndarray:
 
 def decode(data: bytes, max_pixels: int) -> Image.Image:
     """Decode to an RGB image with EXIF orientation applied; raise an ApiError on bad input."""
+    return load_rgb(open_checked(data, max_pixels))
+
+
+def open_checked(data: bytes, max_pixels: int) -> Image.Image:
+    """Read the header and refuse what must not be decoded; raise an ApiError on bad input.
+    No pixel is decoded yet."""
     if not data:
         raise EmptyUpload("the uploaded file is empty")
     try:
@@ -91,6 +129,11 @@ def decode(data: bytes, max_pixels: int) -> Image.Image:
         raise ExtremeAspectRatio(
             f"the image is {width}x{height}; sides may differ by {MAX_ASPECT_RATIO}x at most"
         )
+    return image
+
+
+def load_rgb(image: Image.Image) -> Image.Image:
+    """Decode the pixels of an image from open_checked(), EXIF orientation applied, as RGB."""
     try:
         image.load()  # the first frame, for GIF and animated WebP
         image = ImageOps.exif_transpose(image)
@@ -134,6 +177,15 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         background.alpha_composite(rgba)
         return background.convert("RGB")
     return image.convert("RGB")  # L, P, CMYK, YCbCr, LAB...
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation ImageOps.exif_transpose would apply (1 when none or invalid)."""
+    try:
+        value = image.getexif().get(ExifTags.Base.Orientation, 1)
+    except Exception:  # a broken EXIF block: Pillow's exif_transpose would not rotate either
+        return 1
+    return value if value in range(1, 9) else 1
 
 
 def _recognise_other_type(data: bytes) -> str | None:
