@@ -42,6 +42,7 @@ CLASSES = {
     "group-kind": "a group/kind pair or a not-free-form values key gone wrong",
     "cannot-fail": "a defect only a test that can fail would see",
     "unprotected-deletion": "an object that holds workloads left prunable",
+    "server-core": "the batcher's and admission's own rules",
 }
 # Folders a scratch copy links to instead of copying (tools the tests run).
 LINKED = (".venv", ".venv-checkov", ".venv-moto")
