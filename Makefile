@@ -16,7 +16,7 @@ ENV ?=
 
 .PHONY: help venv serve test e2e prometheus renovate-config lint format render validate diff \
 	plan deploy destroy require-env require-account require-tofu require-aws plan-account \
-	deploy-account destroy-account test-aws-emulator loadtest bench bench-overload lock clean
+	deploy-account destroy-account test-aws-emulator loadtest bench bench-overload lock clean mutants
 
 help: ## list the commands
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -59,6 +59,15 @@ test: venv .venv-checkov/.installed .venv-moto/.installed node_modules/.installe
 	$(PY) -m ruff format --check .
 	$(PY) -m tools validate
 	$(PY) -m pytest
+
+# Mutation testing (docs/testing.md): several minutes, so a command of its own and a weekly
+# workflow, not part of `make test`. mutmut goes into .venv on top of the test tools.
+$(VENV)/.mutmut-installed: requirements-mutmut.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-mutmut.txt
+	touch $@
+
+mutants: venv $(VENV)/.mutmut-installed ## do the tests catch real defects? curated mutations, then mutmut on the server's core
+	$(PY) -m tools mutants
 
 e2e: venv prometheus ## autoscaling end to end: server + Prometheus under load, into build/e2e/
 	$(PY) -m pytest tests/e2e

@@ -201,13 +201,7 @@ def test_the_deployment_matches_the_servers_ports_routes_and_drain(rendered, env
         f"{deployment.where}: terminationGracePeriodSeconds {pod['terminationGracePeriodSeconds']}"
         f" must exceed preStop + SHUTDOWN_DELAY_SECONDS + SHUTDOWN_GRACE_SECONDS = {drain}"
     )
-    assert {
-        "key": "nvidia.com/gpu",
-        "operator": "Equal",
-        "value": "true",
-        "effect": "NoSchedule",
-    } in pod["tolerations"]
-    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    # The GPU taint, labels and resource: tests/test_contracts_sources.py, read from tofu.
 
 
 @pytest.mark.parametrize("env", ENVS)

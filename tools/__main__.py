@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from tools import loadtest, promote, set_image, teardown, waves
+from tools import loadtest, mutants, promote, set_image, teardown, waves
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         ("promote", promote, "copy everything promotable from one env to the next"),
         ("waves", waves, "the order in which root brings an env up"),
         ("teardown", teardown, "delete what Kubernetes made in AWS, before tofu destroy"),
+        ("mutants", mutants, "do the tests catch real defects? curated mutations and mutmut"),
         ("loadtest", loadtest, "load an upload endpoint and report throughput and latency"),
     ):
         command = commands.add_parser(

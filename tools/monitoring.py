@@ -80,6 +80,29 @@ def promql_metric_names(expr: str) -> set[str]:
     return names
 
 
+# The series names each metric type puts on a /metrics page.
+SERIES_SUFFIXES = {
+    "counter": ("_total",),
+    "histogram": ("_bucket", "_sum", "_count"),
+    "summary": ("_sum", "_count", ""),
+    "gauge": ("",),
+    "untyped": ("",),
+    "info": ("_info",),
+}
+
+
+def series_on_the_wire(text: str) -> set[str]:
+    """Every series name a /metrics page announces: from each family's TYPE (a labelled
+    family with no sample yet still announces itself) and from the samples present."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    names = set()
+    for family in text_string_to_metric_families(text):
+        names |= {family.name + suffix for suffix in SERIES_SUFFIXES[family.type]}
+        names |= {s.name for s in family.samples}
+    return names
+
+
 def server_settings(deployment: Manifest):
     """The model server's Settings as the Deployment's first container configures them."""
     from model_server.config import Settings

@@ -187,16 +187,18 @@ def keda_targets_have_no_replicas(rendered: Rendered) -> list[str]:
                     f"{other.where}: {kind}/{other.name} spec.replicas is set, but "
                     f"ScaledObject/{m.name} owns the replica count: remove it"
                 )
+        group = target.get("apiVersion", "apps/v1").rpartition("/")[0]
         ignored = [
             d
             for d in app.spec.get("ignoreDifferences", [])
-            if d.get("kind") == kind and "/spec/replicas" in d.get("jsonPointers", [])
+            if (d.get("group", ""), d.get("kind")) == (group, kind)
+            and "/spec/replicas" in d.get("jsonPointers", [])
         ]
         if not ignored:
             problems.append(
                 f"{app.application.where}: Application/{app.name} "
                 f"spec.ignoreDifferences lacks /spec/replicas of {kind}/"
-                f"{target['name']} (scaled by KEDA)"
+                f"{target['name']} in group {group!r} (scaled by KEDA)"
             )
         if "RespectIgnoreDifferences=true" not in app.spec.get("syncPolicy", {}).get(
             "syncOptions", []
@@ -241,6 +243,55 @@ def autoscaling_fails_safe(rendered: Rendered) -> list[str]:
                     f"{where} {field}.metadata.query uses vector(): a constant stands in for "
                     "missing data and reads as idle"
                 )
+    return problems
+
+
+def ignore_differences_match_objects(rendered: Rendered) -> list[str]:
+    """An ignoreDifferences entry whose group, kind or name matches no object of its
+    Application ignores nothing: Argo CD then fights whoever owns the field."""
+    problems = []
+    for app in rendered.apps:
+        if app.helm:
+            continue  # a chart's objects cannot be rendered offline
+        objects = {
+            (m.obj.get("apiVersion", "").rpartition("/")[0], m.kind, m.name) for m in app.manifests
+        }
+        for i, entry in enumerate(app.spec.get("ignoreDifferences", [])):
+            wanted = (entry.get("group", ""), entry.get("kind"))
+            if not any(
+                (group, kind) == wanted and entry.get("name", name) == name
+                for group, kind, name in objects
+            ):
+                problems.append(
+                    f"{app.application.where}: Application/{app.name} "
+                    f"spec.ignoreDifferences[{i}] (group {wanted[0]!r}, kind {wanted[1]}"
+                    f"{', name ' + entry['name'] if entry.get('name') else ''}) matches none "
+                    "of the objects it syncs"
+                )
+    return problems
+
+
+# Deleting one of these deletes the workloads in or of it: a Namespace takes every object
+# in it, a CRD every object of its kind, a volume claim its data.
+PROTECTED_KINDS = {"Namespace", "CustomResourceDefinition", "PersistentVolumeClaim"}
+SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
+
+
+def deletion_spares_workloads(rendered: Rendered) -> list[str]:
+    """Objects whose deletion takes workloads with them are never pruned (a line that leaves
+    a kustomization) nor deleted with their Application."""
+    problems = []
+    for _app, m in rendered.manifests():
+        if m.kind not in PROTECTED_KINDS:
+            continue
+        annotations = m.obj.get("metadata", {}).get("annotations") or {}
+        options = {o.strip() for o in annotations.get(SYNC_OPTIONS, "").split(",")}
+        missing = {"Prune=false", "Delete=false"} - options
+        if missing:
+            problems.append(
+                f"{m.where}: {m.kind}/{m.name} metadata.annotations[{SYNC_OPTIONS}] lacks "
+                f"{','.join(sorted(missing))}: deleting it would delete what runs in it"
+            )
     return problems
 
 
@@ -564,6 +615,12 @@ POLICIES: dict[str, Callable[[Rendered], list[str]]] = {
     "KEDA targets carry no replicas and Argo CD ignores them": keda_targets_have_no_replicas,
     "autoscaling fails safe when metrics are missing": autoscaling_fails_safe,
     "Applications retry and keep to their AppProject": applications_follow_their_project,
+    "ignoreDifferences entries match objects of their Application": (
+        ignore_differences_match_objects
+    ),
+    "namespaces and other objects that hold workloads are never pruned": (
+        deletion_spares_workloads
+    ),
     "AppProjects allow every object their Applications sync": (
         projects_allow_what_their_applications_sync
     ),

@@ -49,7 +49,8 @@ FREE_FORM_VALUES: dict[tuple[str, str], str] = {
 
 
 # Values handed to Kubernetes as they are (label maps, affinity, resources): their keys are
-# Kubernetes' or ours, whatever the chart's defaults hold; the API server checks them.
+# Kubernetes' or ours, whatever the chart's defaults hold. They are not free-form: each is
+# checked against the Kubernetes schema of the field it becomes (KUBERNETES_FIELD_PLACES).
 KUBERNETES_FIELDS = {
     "nodeSelector",
     "labels",
@@ -60,6 +61,21 @@ KUBERNETES_FIELDS = {
     "resources",
     "securityContext",
     "podSecurityContext",
+}
+
+
+# Where each of KUBERNETES_FIELDS lands in a Pod, to validate it there: (container, pod) paths,
+# the first that accepts the value wins.
+KUBERNETES_FIELD_PLACES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "nodeSelector": (("spec", "nodeSelector"),),
+    "labels": (("metadata", "labels"),),
+    "podLabels": (("metadata", "labels"),),
+    "annotations": (("metadata", "annotations"),),
+    "podAnnotations": (("metadata", "annotations"),),
+    "affinity": (("spec", "affinity"),),
+    "resources": (("spec", "containers", 0, "resources"),),
+    "securityContext": (("spec", "containers", 0, "securityContext"), ("spec", "securityContext")),
+    "podSecurityContext": (("spec", "securityContext"),),
 }
 
 
@@ -109,7 +125,7 @@ def validate(rendered: Rendered) -> list[str]:
         ]
     for app in rendered.apps:
         for source in app.helm:
-            problems += check_values_keys(source, rendered.repo)
+            problems += check_values_keys(source, rendered.repo, version)
     return problems
 
 
@@ -225,7 +241,7 @@ def chart_defaults(chart: str, version: str) -> dict | None:
     return yaml.safe_load(path.read_text()) or {} if path.is_file() else None
 
 
-def check_values_keys(source: HelmSource, repo: Path) -> list[str]:
+def check_values_keys(source: HelmSource, repo: Path, kubernetes_version: str) -> list[str]:
     defaults = chart_defaults(source.chart, source.version)
     if defaults is None:
         return [
@@ -238,7 +254,13 @@ def check_values_keys(source: HelmSource, repo: Path) -> list[str]:
     inputs = [(f, yaml.safe_load((repo / f).read_text()) or {}) for f in source.value_files]
     inputs.append((f"Application {source.release_name} helm.valuesObject", source.values_object))
     for where, values in inputs:
-        for key, reason in _unknown_keys(source.chart, values, defaults, ()):
+        for key, reason in _unknown_keys(source.chart, values, defaults, (), kubernetes_version):
+            if reason.startswith("is not a Kubernetes"):
+                problems.append(
+                    f"{where}: key `{key}` {reason}: chart {source.chart} hands it to "
+                    "Kubernetes as it is, where a misspelt field is dropped or refused"
+                )
+                continue
             problems.append(
                 f"{where}: key `{key}` {reason} in the default values of chart "
                 f"{source.chart} {source.version} (a misspelt key is ignored by Helm; "
@@ -247,7 +269,9 @@ def check_values_keys(source: HelmSource, repo: Path) -> list[str]:
     return problems
 
 
-def _unknown_keys(chart: str, values, defaults, path: tuple[str, ...]) -> Iterator[tuple[str, str]]:
+def _unknown_keys(
+    chart: str, values, defaults, path: tuple[str, ...], kubernetes_version: str
+) -> Iterator[tuple[str, str]]:
     if not isinstance(values, dict):
         return
     for key, value in values.items():
@@ -258,14 +282,60 @@ def _unknown_keys(chart: str, values, defaults, path: tuple[str, ...]) -> Iterat
             yield dotted, "does not exist"
             continue
         upstream = defaults[key]
-        if (
-            key in KUBERNETES_FIELDS
-            or upstream is None
-            or upstream == {}
-            or isinstance(upstream, list)
-        ):
+        if key in KUBERNETES_FIELDS:
+            if isinstance(upstream, dict) and kubernetes_field_problem(
+                key, upstream, kubernetes_version
+            ):
+                # One per component (keda's resources.operator, resources.metricServer):
+                # the component names are the chart's, each value is Kubernetes'.
+                yield from _per_component(key, value, upstream, dotted, kubernetes_version)
+                continue
+            problem = kubernetes_field_problem(key, value, kubernetes_version)
+            if problem:
+                yield dotted, problem
+            continue
+        if upstream is None or upstream == {} or isinstance(upstream, list):
             continue  # a free-form map or a list in the chart: anything goes below
         if isinstance(value, dict) and not isinstance(upstream, dict):
             yield dotted, f"is a map here but a {type(upstream).__name__}"
             continue
-        yield from _unknown_keys(chart, value, upstream, (*path, str(key)))
+        yield from _unknown_keys(chart, value, upstream, (*path, str(key)), kubernetes_version)
+
+
+def _per_component(
+    key: str, value, upstream: dict, dotted: str, kubernetes_version: str
+) -> Iterator[tuple[str, str]]:
+    if not isinstance(value, dict):
+        return
+    for component, setting in value.items():
+        if component not in upstream:
+            yield f"{dotted}.{component}", "does not exist"
+            continue
+        problem = kubernetes_field_problem(key, setting, kubernetes_version)
+        if problem:
+            yield f"{dotted}.{component}", problem
+
+
+def kubernetes_field_problem(key: str, value, kubernetes_version: str) -> str | None:
+    """Why `value` is not a valid Kubernetes `key` (e.g. `resources.requets`), or None."""
+    if not isinstance(value, dict):
+        return None  # a chart's own form (a template string, a list): left to the chart
+    first = None
+    for place in KUBERNETES_FIELD_PLACES[key]:
+        pod: dict = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "values"},
+            "spec": {"containers": [{"name": "values", "image": "values"}]},
+        }
+        parent = pod
+        for part in place[:-1]:
+            parent = parent[part]
+        parent[place[-1]] = value
+        try:
+            kubernetes_validate.validate(pod, kubernetes_version, strict=True)
+            return None
+        except kubernetes_validate.ValidationError as exc:
+            inner = _path(exc.path).removeprefix(_path(place)).lstrip(".")
+            first = first or f"is not a Kubernetes {key} ({inner or 'value'}: {exc.message})"
+    return first

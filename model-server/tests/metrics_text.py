@@ -17,9 +17,26 @@ def parse_metrics(text: str) -> Samples:
 
 
 def sample(samples: Samples, name: str, **labels: str) -> float:
-    """Sum of the series `name` whose labels include `labels`; 0 when there is none."""
-    return sum(
+    """Sum of the series `name` whose labels include `labels`. No such series fails the test:
+    a gauge that is gone is not a gauge back at 0."""
+    matching = [
         value
         for series_labels, value in samples.get(name, [])
         if all(series_labels.get(k) == v for k, v in labels.items())
-    )
+    ]
+    if not matching:
+        present = [labels for labels, _value in samples.get(name, [])]
+        raise AssertionError(
+            f"no series {name}{labels or ''} in the scrape"
+            + (f" (series of that name: {present})" if present else " (no series of that name)")
+        )
+    return sum(matching)
+
+
+def sample_or_zero(samples: Samples, name: str, **labels: str) -> float:
+    """As sample(), 0 where the series does not exist yet: only for a scrape taken before the
+    traffic that creates it (a labelled counter appears with its first increment)."""
+    try:
+        return sample(samples, name, **labels)
+    except AssertionError:
+        return 0.0

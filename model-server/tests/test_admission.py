@@ -53,7 +53,8 @@ async def test_past_the_limit_the_body_is_never_read_and_the_queue_is_full():
     middleware = AdmissionMiddleware(route, admission, paths=frozenset({"/predict"}))
     first = await admit(middleware, route)
     with pytest.raises(QueueFull) as refused:
-        await middleware(SCOPE, receive, None)
+        # Bounded: an admitted request would wait in the held route for ever.
+        await asyncio.wait_for(middleware(SCOPE, receive, None), timeout=10)
     assert refused.value.status_code == 503 and refused.value.headers == {"Retry-After": "1"}
     assert route.body_reads == 1, "the refused request's body was read"
     route.release.set()
@@ -132,3 +133,16 @@ async def test_a_request_that_joins_the_next_batch_is_never_refused_for_time():
     refusal = admission.refusal()
     assert isinstance(refusal, QueueWaitTooLong)
     assert refusal.headers == {"Retry-After": "5"}
+    # Nor while a batch is running with 4 s to go: joining the next batch, it waits only for
+    # the running one, which no refusal shortens.
+    busy = Admission(
+        limit=100,
+        max_wait_s=1.0,
+        forecast=lambda in_hand: Forecast(
+            wait_s=4.0 + 5.0 * (in_hand // 8), batches_ahead=in_hand // 8
+        ),
+    )
+    busy.active = 7
+    assert busy.refusal() is None
+    busy.active = 8
+    assert isinstance(busy.refusal(), QueueWaitTooLong)

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from images import jpeg
-from metrics_text import parse_metrics, sample
+from metrics_text import parse_metrics, sample, sample_or_zero
 
 pytestmark = pytest.mark.server
 
@@ -106,7 +106,9 @@ def test_a_client_that_disconnects_while_queued_is_dropped_and_counted(start_ser
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         scrape = parse_metrics(httpx.get(f"{server.url}/metrics").text)
-        if sample(scrape, "inference_requests_rejected_total", reason="client_disconnected"):
+        if sample_or_zero(
+            scrape, "inference_requests_rejected_total", reason="client_disconnected"
+        ):
             break
         time.sleep(0.1)
     assert sample(scrape, "inference_requests_rejected_total", reason="client_disconnected") == 1

@@ -12,3 +12,13 @@ output "policy" {
   description = "The role's permissions (JSON), for tests."
   value       = local.policy
 }
+
+output "association" {
+  description = "namespace/service account of the role's Pod Identity association."
+  value       = module.role.association
+}
+
+output "trust_policy" {
+  description = "The role's trust policy (JSON), for tests."
+  value       = module.role.trust_policy
+}

@@ -17,3 +17,8 @@ output "trust_policy" {
   description = "The role's trust policy (JSON), for tests."
   value       = module.role.trust_policy
 }
+
+output "association" {
+  description = "namespace/service account of the role's Pod Identity association."
+  value       = module.role.association
+}

@@ -12,7 +12,11 @@ data "aws_caller_identity" "current" {}
 locals {
   partition   = data.aws_partition.current.partition
   policy_base = "arn:${local.partition}:iam::aws:policy"
-  gpu_taint   = { key = "nvidia.com/gpu", value = "true", effect = "NO_SCHEDULE" }
+  # The GPU nodes' taint as Kubernetes writes it: pods that tolerate it (apps/swin-t, the GPU
+  # Operator's operands) and the node-template tag read it from here (tests/test_contracts_sources.py).
+  gpu_taint = { key = "nvidia.com/gpu", value = "true", effect = "NoSchedule" }
+  # The EKS API spells taint effects differently.
+  eks_taint_effect = { NoSchedule = "NO_SCHEDULE", PreferNoSchedule = "PREFER_NO_SCHEDULE", NoExecute = "NO_EXECUTE" }
 
   # cluster-autoscaler treats a node labelled k8s.amazonaws.com/accelerator as a GPU node that
   # is not ready until its GPUs are advertised; without the label it scales out again while
@@ -36,7 +40,7 @@ locals {
   gpu_node_template = merge(
     { "k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu" = tostring(var.gpus_per_node * var.gpu_time_slicing_replicas) },
     { for k, v in local.gpu_labels : "k8s.io/cluster-autoscaler/node-template/label/${k}" => v },
-    { "k8s.io/cluster-autoscaler/node-template/taint/nvidia.com/gpu" = "true:NoSchedule" },
+    { "k8s.io/cluster-autoscaler/node-template/taint/${local.gpu_taint.key}" = "${local.gpu_taint.value}:${local.gpu_taint.effect}" },
   )
   autoscaler_discovery = {
     "k8s.io/cluster-autoscaler/enabled"             = "true"
@@ -344,7 +348,7 @@ resource "aws_eks_node_group" "gpu" {
   taint {
     key    = local.gpu_taint.key
     value  = local.gpu_taint.value
-    effect = local.gpu_taint.effect
+    effect = local.eks_taint_effect[local.gpu_taint.effect]
   }
 
   tags = merge(var.tags, local.autoscaler_discovery, local.gpu_node_template)

@@ -42,3 +42,13 @@ output "ebs_csi_service_account" {
   description = "namespace/name of the EBS CSI driver's controller service account, bound to ebs_csi_role_arn."
   value       = "kube-system/${var.ebs_csi_service_account}"
 }
+
+output "gpu_taint" {
+  description = "The GPU nodes' taint as Kubernetes writes it (key, value, effect): what GPU pods tolerate."
+  value       = local.gpu_taint
+}
+
+output "gpu_labels" {
+  description = "Labels of the GPU nodes (node.kubernetes.io/role, k8s.amazonaws.com/accelerator)."
+  value       = local.gpu_labels
+}

@@ -17,3 +17,8 @@ output "service_account" {
   description = "namespace/name of the service account the role is bound to."
   value       = "${var.namespace}/${var.service_account}"
 }
+
+output "association" {
+  description = "namespace/service account of the Pod Identity association this module made (null when an add-on binds the role itself)."
+  value       = local.associate ? "${aws_eks_pod_identity_association.this[0].namespace}/${aws_eks_pod_identity_association.this[0].service_account}" : null
+}

@@ -19,6 +19,25 @@ run "the_controller_may_change_only_the_load_balancers_it_tagged" {
     error_message = "bound to the chart's service account"
   }
   assert {
+    condition = jsondecode(output.trust_policy).Statement == [{
+      Effect    = "Allow"
+      Principal = { Service = "pods.eks.amazonaws.com" }
+      Action    = ["sts:AssumeRole", "sts:TagSession"]
+      Condition = {
+        StringEquals = {
+          "aws:RequestTag/eks-cluster-name"           = "gpu-inference-test"
+          "aws:RequestTag/kubernetes-namespace"       = "kube-system"
+          "aws:RequestTag/kubernetes-service-account" = "aws-load-balancer-controller"
+        }
+      }
+    }]
+    error_message = "only kube-system/aws-load-balancer-controller of this cluster may assume the role, through EKS Pod Identity"
+  }
+  assert {
+    condition     = output.association == "kube-system/aws-load-balancer-controller"
+    error_message = "the Pod Identity association binds the service account the trust names"
+  }
+  assert {
     condition = alltrue([
       for s in jsondecode(output.policy).Statement : s.Condition["Null"]["aws:ResourceTag/elbv2.k8s.aws/cluster"] == "false"
       if s.Sid == "ModifyItsLoadBalancersAndTargetGroups" || s.Sid == "ManageItsSecurityGroupRules"

@@ -33,11 +33,36 @@ run "the_role_is_bound_to_the_autoscalers_service_account_and_scoped_to_the_clus
     error_message = "eks:DescribeNodegroup on this cluster's node groups, for scale from zero"
   }
   assert {
-    condition     = jsondecode(output.trust_policy).Statement[0].Principal.Service == "pods.eks.amazonaws.com"
-    error_message = "trusted by EKS Pod Identity"
+    condition = jsondecode(output.trust_policy).Statement == [{
+      Effect    = "Allow"
+      Principal = { Service = "pods.eks.amazonaws.com" }
+      Action    = ["sts:AssumeRole", "sts:TagSession"]
+      Condition = {
+        StringEquals = {
+          "aws:RequestTag/eks-cluster-name"           = "gpu-inference-test"
+          "aws:RequestTag/kubernetes-namespace"       = "kube-system"
+          "aws:RequestTag/kubernetes-service-account" = "cluster-autoscaler"
+        }
+      }
+    }]
+    error_message = "only kube-system/cluster-autoscaler of this cluster may assume the role, through EKS Pod Identity"
   }
   assert {
-    condition     = jsondecode(output.trust_policy).Statement[0].Condition.StringEquals["aws:RequestTag/kubernetes-service-account"] == "cluster-autoscaler" && jsondecode(output.trust_policy).Statement[0].Condition.StringEquals["aws:RequestTag/eks-cluster-name"] == "gpu-inference-test"
-    error_message = "only this cluster's cluster-autoscaler service account may assume the role"
+    condition     = output.association == "kube-system/cluster-autoscaler"
+    error_message = "the Pod Identity association binds the service account the trust names"
+  }
+  assert {
+    condition = [for s in jsondecode(output.policy).Statement : s if s.Sid == "ScaleOnlyThisClustersGroups"] == [{
+      Sid       = "ScaleOnlyThisClustersGroups"
+      Effect    = "Allow"
+      Action    = ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"]
+      Resource  = "*"
+      Condition = { StringEquals = { "aws:ResourceTag/k8s.io/cluster-autoscaler/gpu-inference-test" = "owned" } }
+    }]
+    error_message = "scaling and terminating only Auto Scaling groups tagged as owned by this cluster"
+  }
+  assert {
+    condition     = length(jsondecode(output.policy).Statement) == 3 && alltrue([for s in jsondecode(output.policy).Statement : s.Effect == "Allow"])
+    error_message = "three statements: discover, scale this cluster's groups, read this cluster's node groups"
   }
 }

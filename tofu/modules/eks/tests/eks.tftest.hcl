@@ -51,8 +51,20 @@ run "the_gpu_node_group_scales_from_zero_with_taint_and_node_template_tags" {
     error_message = "GPU nodes: min 0, NVIDIA AMI"
   }
   assert {
-    condition     = one(aws_eks_node_group.gpu.taint).key == "nvidia.com/gpu" && one(aws_eks_node_group.gpu.taint).effect == "NO_SCHEDULE"
+    condition     = one(aws_eks_node_group.gpu.taint).key == "nvidia.com/gpu" && one(aws_eks_node_group.gpu.taint).value == "true" && one(aws_eks_node_group.gpu.taint).effect == "NO_SCHEDULE"
     error_message = "GPU nodes carry nvidia.com/gpu=true:NoSchedule"
+  }
+  assert {
+    condition     = output.gpu_taint == { key = one(aws_eks_node_group.gpu.taint).key, value = one(aws_eks_node_group.gpu.taint).value, effect = "NoSchedule" }
+    error_message = "the gpu_taint output (what GPU pods tolerate) is the node group's taint"
+  }
+  assert {
+    condition     = aws_autoscaling_group_tag.gpu["k8s.io/cluster-autoscaler/node-template/taint/${output.gpu_taint.key}"].tag[0].value == "${output.gpu_taint.value}:${output.gpu_taint.effect}"
+    error_message = "the node-template taint tag is the node group's taint, so a scale-up from zero plans for it"
+  }
+  assert {
+    condition     = alltrue([for k, v in output.gpu_labels : aws_eks_node_group.gpu.labels[k] == v && aws_autoscaling_group_tag.gpu["k8s.io/cluster-autoscaler/node-template/label/${k}"].tag[0].value == v]) && length(aws_eks_node_group.gpu.labels) == length(output.gpu_labels)
+    error_message = "every label of the GPU nodes is a node-template tag with the same value"
   }
   assert {
     condition     = aws_autoscaling_group_tag.gpu["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"].tag[0].value == "4"
@@ -88,8 +100,8 @@ run "nodes_require_imdsv2_and_encrypted_root_volumes_sized_for_the_image" {
   command = plan
 
   assert {
-    condition     = alltrue([for lt in aws_launch_template.node : lt.metadata_options[0].http_tokens == "required" && lt.metadata_options[0].http_put_response_hop_limit == 1])
-    error_message = "IMDSv2 required, hop limit 1"
+    condition     = alltrue([for lt in aws_launch_template.node : lt.metadata_options[0].http_tokens == "required" && lt.metadata_options[0].http_put_response_hop_limit == 1 && lt.metadata_options[0].http_endpoint == "enabled"]) && length(aws_launch_template.node) == 2
+    error_message = "IMDSv2 required, hop limit 1, on both node groups' launch templates"
   }
   assert {
     condition     = aws_launch_template.node["gpu"].block_device_mappings[0].ebs[0].encrypted == "true" && aws_launch_template.node["gpu"].block_device_mappings[0].ebs[0].volume_size == 100
@@ -98,6 +110,37 @@ run "nodes_require_imdsv2_and_encrypted_root_volumes_sized_for_the_image" {
   assert {
     condition     = aws_eks_node_group.system.scaling_config[0].min_size == 2 && aws_eks_node_group.system.capacity_type == "ON_DEMAND"
     error_message = "system nodes: on-demand, at least 2"
+  }
+}
+
+run "keys_and_roles_trust_exactly_whom_they_must" {
+  command = plan
+
+  assert {
+    condition = jsondecode(aws_kms_key.secrets.policy).Statement == [{
+      Sid       = "AccountAdministers"
+      Effect    = "Allow"
+      Principal = { AWS = "arn:aws:iam::111122223333:root" }
+      Action    = "kms:*"
+      Resource  = "*"
+    }] && aws_kms_key.secrets.enable_key_rotation
+    error_message = "the secrets key: administered by this account only (IAM policies decide who uses it), rotated"
+  }
+  assert {
+    condition = jsondecode(aws_iam_role.cluster.assume_role_policy).Statement == [{
+      Effect    = "Allow"
+      Principal = { Service = "eks.amazonaws.com" }
+      Action    = ["sts:AssumeRole", "sts:TagSession"]
+    }]
+    error_message = "the cluster role is assumed by EKS only"
+  }
+  assert {
+    condition = jsondecode(aws_iam_role.node.assume_role_policy).Statement == [{
+      Effect    = "Allow"
+      Principal = { Service = "ec2.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+    error_message = "the node role is assumed by EC2 instances only"
   }
 }
 

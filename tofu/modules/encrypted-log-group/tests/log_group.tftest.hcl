@@ -25,8 +25,23 @@ run "the_log_group_is_encrypted_with_a_rotating_key_that_cloudwatch_may_use" {
     error_message = "the group must use its own rotating key"
   }
   assert {
-    condition     = jsondecode(aws_kms_key.this.policy).Statement[1].Principal.Service == "logs.eu-west-1.amazonaws.com"
-    error_message = "CloudWatch Logs of the region must be allowed to use the key"
+    condition = jsondecode(aws_kms_key.this.policy).Statement == [
+      {
+        Sid       = "AccountAdministers"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:aws:iam::111122223333:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "CloudWatchLogsEncrypts"
+        Effect    = "Allow"
+        Principal = { Service = "logs.eu-west-1.amazonaws.com" }
+        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Resource  = "*"
+      },
+    ]
+    error_message = "the key policy: this account administers the key, CloudWatch Logs of this region (and no one else) may use it"
   }
   assert {
     condition     = aws_cloudwatch_log_group.this.retention_in_days == 365

@@ -24,6 +24,10 @@ run "only_main_of_this_repository_may_push_by_default" {
     error_message = "tokens must be meant for STS"
   }
   assert {
+    condition     = length(jsondecode(aws_iam_role.this.assume_role_policy).Statement) == 1 && jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Effect == "Allow" && jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Action == "sts:AssumeRoleWithWebIdentity" && keys(jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Condition) == ["StringEquals"]
+    error_message = "one statement: web identity through OIDC, its conditions compared exactly (StringEquals, no wildcards)"
+  }
+  assert {
     condition     = jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Principal.Federated == aws_iam_openid_connect_provider.github[0].arn
     error_message = "federated through the GitHub OIDC provider this module creates"
   }

@@ -135,3 +135,24 @@ run "interface_endpoints_for_ecr_and_sts_when_asked_for" {
     error_message = "HTTPS from the VPC only"
   }
 }
+
+run "flow_logs_are_written_by_the_flow_logs_service_into_their_own_group_only" {
+  command = apply
+
+  assert {
+    condition = jsondecode(aws_iam_role.flow_logs.assume_role_policy).Statement == [{
+      Effect    = "Allow"
+      Principal = { Service = "vpc-flow-logs.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+    error_message = "the flow-logs role is assumed by the VPC Flow Logs service only"
+  }
+  assert {
+    condition = jsondecode(aws_iam_role_policy.flow_logs.policy).Statement == [{
+      Effect   = "Allow"
+      Action   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+      Resource = "arn:aws:logs:eu-west-1:111122223333:log-group:/vpc/flow-logs:*"
+    }] && aws_flow_log.this.traffic_type == "REJECT"
+    error_message = "the role writes to the flow-logs group and nowhere else"
+  }
+}
