@@ -22,6 +22,8 @@ from pathlib import Path
 
 import yaml
 
+from tools import facts
+
 REPO = Path(__file__).resolve().parents[1]
 GITOPS_DIRS = ("bootstrap", "clusters", "platform", "apps")
 ROOT_APPLICATION = "bootstrap/root-application.yaml"
@@ -103,21 +105,12 @@ class Rendered:
 
 
 def environments(repo: Path = REPO) -> list[str]:
-    return sorted(p.parent.name for p in (repo / "clusters").glob("*/cluster-facts.yaml"))
+    return facts.environments(repo)
 
 
 def load_facts(repo: Path, env: str) -> dict[str, str]:
-    path = repo / "clusters" / env / "cluster-facts.yaml"
-    if not path.is_file():
-        known = ", ".join(environments(repo)) or "none"
-        raise RenderError(f"{path.relative_to(repo)}: no such env {env!r} (known: {known})")
-    data = yaml.safe_load(path.read_text()).get("data") or {}
-    for key in ("env", "repoURL", "targetRevision", "clusterName", "region", "kubernetesVersion"):
-        if not data.get(key):
-            raise RenderError(f"clusters/{env}/cluster-facts.yaml: data.{key} is missing")
-    if data["env"] != env:
-        raise RenderError(f"clusters/{env}/cluster-facts.yaml: data.env is {data['env']!r}")
-    return data
+    """The env's facts, checked against their schema (FactsError names every problem)."""
+    return facts.load(repo, env)
 
 
 def root_application(repo: Path, facts: dict[str, str]) -> dict:
