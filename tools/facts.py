@@ -127,8 +127,10 @@ def yaml_problem(name: str, exc: yaml.YAMLError) -> str:
     """A YAML syntax error as one line: file:line:column: what the parser says."""
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
-    problem = getattr(exc, "problem", None) or str(exc)
-    context = getattr(exc, "context", None)
+    problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and context_mark and context_mark is not mark:
+        context += f" that starts at line {context_mark.line + 1}"
     return f"{where}: YAML syntax error: {problem}" + (f" ({context})" if context else "")
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from tools import facts
+from tools import facts as facts_file
 
 REPO = Path(__file__).resolve().parents[1]
 GITOPS_DIRS = ("bootstrap", "clusters", "platform", "apps")
@@ -105,12 +105,12 @@ class Rendered:
 
 
 def environments(repo: Path = REPO) -> list[str]:
-    return facts.environments(repo)
+    return facts_file.environments(repo)
 
 
 def load_facts(repo: Path, env: str) -> dict[str, str]:
     """The env's facts, checked against their schema (FactsError names every problem)."""
-    return facts.load(repo, env)
+    return facts_file.load(repo, env)
 
 
 def root_application(repo: Path, facts: dict[str, str]) -> dict:
@@ -122,8 +122,24 @@ def root_application(repo: Path, facts: dict[str, str]) -> dict:
     )
 
 
+def check_syntax(repo: Path) -> None:
+    """Every YAML file of the tree parses, else one line per file: file:line:column (kustomize
+    would report it without the file)."""
+    problems = []
+    for name in GITOPS_DIRS:
+        for path in sorted((repo / name).rglob("*.y*ml")):
+            try:
+                for _document in yaml.compose_all(path.read_text()):
+                    pass
+            except yaml.YAMLError as exc:
+                problems.append(facts_file.yaml_problem(str(path.relative_to(repo)), exc))
+    if problems:
+        raise RenderError("\n".join(problems))
+
+
 def render(env: str, repo: Path = REPO) -> Rendered:
     facts = load_facts(repo, env)
+    check_syntax(repo)
     with tempfile.TemporaryDirectory(prefix="render-") as tmp:
         tree = Path(tmp)
         _copy_with_origins(repo, tree)
