@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # The repository's tools without the model server (no PyTorch): render, validate, diff,
-# the AWS emulator run. Seconds to create; .venv holds the same and the server.
+# doctor, the AWS emulator run. Seconds to create; .venv holds the same and the server.
 TOOLS_VENV ?= .venv-tools
 TOOLS := $(TOOLS_VENV)/bin/python
 PYTHON ?= python3
@@ -17,7 +17,7 @@ CHART_VALUES_DIR ?= $(abspath ../shared/charts)
 export CRD_SOURCE_DIR CHART_VALUES_DIR
 ENV ?=
 
-.PHONY: help venv tools-venv serve test e2e prometheus lint format render validate diff \
+.PHONY: help venv tools-venv serve test e2e prometheus lint format render validate diff doctor \
 	fetch-schemas plan deploy destroy require-env require-env-name optional-env require-base \
 	require-load require-url require-port require-out require-helm require-account require-tofu \
 	require-aws plan-account deploy-account destroy-account test-aws-emulator loadtest bench \
@@ -49,7 +49,7 @@ $(TOOLS_VENV)/.installed: requirements-tools.txt
 	$(TOOLS) -m pip install --disable-pip-version-check -r requirements-tools.txt
 	touch $@
 
-tools-venv: $(TOOLS_VENV)/.installed ## create .venv-tools: render, validate, diff (no PyTorch)
+tools-venv: $(TOOLS_VENV)/.installed ## create .venv-tools: render, validate, diff, doctor (no PyTorch)
 
 .venv-checkov/.installed: requirements-checkov.txt
 	$(PYTHON) -m venv .venv-checkov
@@ -101,6 +101,9 @@ validate: optional-env $(TOOLS_VENV)/.installed ## check the facts, render every
 BASE ?= origin/main
 diff: require-base $(TOOLS_VENV)/.installed ## rendered difference against a revision: make diff BASE=origin/main
 	$(TOOLS) -m tools diff $(BASE)
+
+doctor: optional-env $(TOOLS_VENV)/.installed ## before a first deploy: tools, the fork's example values, AWS account, GPU quota, state buckets [ENV=dev]
+	$(TOOLS) -m tools doctor $(if $(ENV),--env $(ENV))
 
 OUT ?=
 fetch-schemas: require-out require-helm $(TOOLS_VENV)/.installed ## download the pinned CRDs and chart values that validate reads: make fetch-schemas OUT=DIR

@@ -76,6 +76,7 @@ def cmd_aws_emulator(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tools import doctor as doctor_module
     from tools.aws_emulator import EmulatorMissing
     from tools.facts import FactsError
     from tools.render import REPO, RenderError
@@ -119,6 +120,15 @@ def main(argv: list[str] | None = None) -> int:
         help="apply, re-plan and destroy the tofu stages against a local AWS API (moto)",
     )
     emulator.set_defaults(run=cmd_aws_emulator)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check this machine and this fork before a first deploy",
+        description=doctor_module.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    doctor_module.add_arguments(doctor)
+    doctor.set_defaults(run=doctor_module.main)
 
     args = parser.parse_args(argv)
     try:

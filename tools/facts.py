@@ -91,17 +91,14 @@ def check(
     for error in validator.iter_errors(document):
         keyed = error.validator in ("required", "additionalProperties")
         first.setdefault((*error.absolute_path, error.validator if keyed else ""), error)
-    problems = sorted(
-        (problem for error in first.values() for problem in _describe(error, name, written)),
-        key=lambda problem: _line_of(problem, name),
-    )
+    problems = [problem for error in first.values() for problem in _describe(error, name, written)]
     data = document.get("data") if isinstance(document, dict) else None
     if isinstance(data, dict) and isinstance(data.get("env"), str) and data["env"] != env:
         problems.append(
             f'{_at(name, written, "env")}: data.env: "{data["env"]}" is not allowed; allowed: '
             f'"{env}", the name of its folder'
         )
-    return problems
+    return sorted(problems, key=lambda problem: _line_of(problem, name))
 
 
 def collisions(repo: Path) -> list[str]:
