@@ -19,13 +19,13 @@ output "facts" {
     error_message = "${local.file}: data.env is \"${local.fact.env}\"; it must be \"${basename(var.env_dir)}\", the name of its folder."
   }
   precondition {
-    condition     = length(local.unknown) == 0
-    error_message = "${local.file}: data.${join(", data.", local.unknown)}: not a known fact; allowed: ${join(", ", keys(local.allowed))}."
+    condition     = length(local.unknown_facts) == 0
+    error_message = "${local.file}: data.${join(", data.", local.unknown_facts)}: not a known fact; allowed: ${join(", ", keys(local.allowed))}."
   }
   precondition {
     # ConfigMap data are strings: YAML reads an unquoted 1.30 as the number 1.3.
-    condition     = length(local.not_strings) == 0
-    error_message = "${local.file}: data.${join(", data.", local.not_strings)}: not a string; write the value in quotes, e.g. \"1.35\"."
+    condition     = length(local.facts_not_strings) == 0
+    error_message = "${local.file}: data.${join(", data.", local.facts_not_strings)}: not a string; write the value in quotes, e.g. \"1.35\"."
   }
   precondition {
     condition     = contains(local.allowed.kubernetesVersion.enum, local.fact.kubernetesVersion)
