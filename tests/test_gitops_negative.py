@@ -24,19 +24,68 @@ def test_the_unbroken_copy_passes(tree_copy):
     assert result.returncode == 0, result.stdout
 
 
-def test_an_unknown_field_in_an_overlay_patch_names_the_file_and_the_field(tree_copy):
-    edit(
-        tree_copy / "apps/swin-t/overlays/dev/scaledobject-patch.yaml",
-        "  minReplicaCount: 1\n",
-        "  minReplicaCount: 1\n  minReplicas: 1\n",
-    )
+def test_an_unknown_field_in_an_overlay_patch_names_the_patch_and_the_base_it_patches(tree_copy):
+    patch = tree_copy / "apps/swin-t/overlays/dev/scaledobject-patch.yaml"
+    edit(patch, "  minReplicaCount: 1\n", "  minReplicaCount: 1\n  minReplicaCout: 1\n")
+    line = patch.read_text().splitlines().index("  minReplicaCout: 1") + 1
     result = validate_copy(tree_copy)
     assert result.returncode == 1
+    assert (
+        f"apps/swin-t/overlays/dev/scaledobject-patch.yaml:{line} (patches "
+        "apps/swin-t/base/scaledobject-swin-t.yaml, as built by apps/swin-t/overlays/dev): "
+        "ScaledObject/swin-t spec: Additional properties are not allowed ('minReplicaCout' "
+        "was unexpected)"
+    ) in result.stdout, result.stdout
+
+
+def test_an_unknown_field_in_a_json_patch_names_the_patch_and_the_operation(tree_copy):
+    patch = tree_copy / "apps/swin-t/overlays/dev/networkpolicy-patch.yaml"
+    patch.write_text(patch.read_text() + "- op: add\n  path: /spec/ingress/0/fromm\n  value: []\n")
+    line = len(patch.read_text().splitlines()) - 2
+    result = validate_copy(tree_copy)
+    assert result.returncode == 1
+    assert (
+        f"apps/swin-t/overlays/dev/networkpolicy-patch.yaml:{line} (patches "
+        "apps/swin-t/base/networkpolicy-swin-t.yaml, as built by apps/swin-t/overlays/dev): "
+        "NetworkPolicy/swin-t spec.ingress.0: Additional properties are not allowed ('fromm'"
+    ) in result.stdout, result.stdout
+
+
+def test_a_bad_field_in_a_patch_of_a_named_list_item_names_the_patch(tree_copy):
+    overlay = tree_copy / "apps/swin-t/overlays/prod"
+    (overlay / "deployment-patch.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: swin-t\nspec:\n"
+        "  template:\n    spec:\n      containers:\n        - name: model-server\n"
+        "          imagePullPolicy: Sometimes\n          stdinn: true\n"
+    )
+    edit(
+        overlay / "kustomization.yaml", "patches:\n", "patches:\n  - path: deployment-patch.yaml\n"
+    )
+    result = validate_copy(tree_copy, "prod")
+    assert result.returncode == 1
     assert re.search(
-        r"apps/swin-t/base/scaledobject-swin-t.yaml \(as built by "
-        r"apps/swin-t/overlays/dev\): ScaledObject/swin-t spec: .*minReplicas",
+        r"apps/swin-t/overlays/prod/deployment-patch.yaml:1[01] \(patches "
+        r"apps/swin-t/base/deployment-swin-t.yaml, as built by apps/swin-t/overlays/prod\): "
+        r"Deployment/swin-t spec.template.spec.containers.0",
         result.stdout,
     ), result.stdout
+
+
+def test_a_yaml_syntax_error_names_the_file_and_the_line(tree_copy):
+    edit(
+        tree_copy / "apps/swin-t/overlays/dev/scaledobject-patch.yaml",
+        "  maxReplicaCount: 2\n",
+        "   maxReplicaCount: 2\n",
+    )
+    result = validate_copy(tree_copy)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert re.search(
+        r"^validate: apps/swin-t/overlays/dev/scaledobject-patch.yaml:\d+:\d+: YAML syntax "
+        r"error: ",
+        result.stderr,
+        re.MULTILINE,
+    ), result.stderr
 
 
 def test_an_unknown_field_in_a_core_object_is_rejected(tree_copy):

@@ -53,7 +53,8 @@ def test_answers_that_are_not_2xx_are_counted_by_status_and_fail_the_run(model_s
     image.write_bytes(b"plain text")
     result = loadtest(f"{model_server.url}/predict", "-c", "1", "-d", "1", "--image", str(image))
     assert result.returncode == 1
-    assert "'400'" in result.stdout
+    assert "succeeded in" in result.stderr and " 400)" in result.stderr, result.stderr
+    assert "first failure: HTTP 400: " in result.stderr, "the server's answer says why"
 
 
 def test_a_missing_image_file_is_a_clear_error():
@@ -62,10 +63,18 @@ def test_a_missing_image_file_is_a_clear_error():
     assert "/no/such/file.jpg" in result.stderr
 
 
-def test_an_unreachable_server_is_counted_as_connection_errors():
-    result = loadtest("http://127.0.0.1:9/predict", "-c", "1", "-d", "0.5")
+def test_an_unreachable_server_is_a_clear_error_with_the_first_failures_cause(unused_port):
+    url = f"http://127.0.0.1:{unused_port}/predict"
+    result = loadtest(url, "-c", "1", "-d", "0.5")
     assert result.returncode == 1
-    assert "ClientConnectorError" in result.stdout
+    assert "loadtest: none of " in result.stderr and f"requests to {url} succeeded" in (
+        result.stderr
+    )
+    assert (
+        f"first failure: ClientConnectorError: Cannot connect to host 127.0.0.1:{unused_port}"
+        in result.stderr
+    )
+    assert "None" not in result.stdout + result.stderr, "no latencies of nothing"
 
 
 def test_percentiles_are_computed_over_successful_latencies():

@@ -9,6 +9,7 @@ across modules) or what lies outside tofu/ (the env inputs under clusters/).
 
 from __future__ import annotations
 
+import json
 import re
 import string
 import warnings
@@ -216,8 +217,10 @@ def test_the_longest_iam_role_name_of_an_env_fits_with_the_longest_cluster_name(
     """Envs share an account because their names derive from the cluster name; IAM role
     names, the tightest (64 characters), are <cluster>-<purpose>."""
     limit = cluster_name_limit(EKS / "variables.tf", "var.cluster_name")
-    facts = tofu.TOFU / "modules/env-facts/outputs.tf"
-    assert cluster_name_limit(facts, "local.fact.clusterName") == limit
+    facts = json.loads((REPO / "clusters/cluster-facts.schema.json").read_text())
+    assert facts["properties"]["data"]["properties"]["clusterName"]["maxLength"] == limit
+    env_facts = (tofu.TOFU / "modules/env-facts/outputs.tf").read_text()
+    assert "length(local.fact.clusterName) <= local.allowed.clusterName.maxLength" in env_facts
     assert cluster_name_limit(tofu.TOFU / "modules/network/variables.tf", "var.name") == limit
     suffixes = {}
     for module in sorted(modules_of(CLUSTER) | {CLUSTER}):

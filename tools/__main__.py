@@ -19,15 +19,26 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from tools.facts import FactsError, collisions
     from tools.policies import check
     from tools.render import environments, render
     from tools.validate import validate
 
     started = time.monotonic()
     envs = args.envs or environments(args.repo)
-    failures = 0
+    shared = [] if args.envs else collisions(args.repo)
+    for problem in shared:
+        print(problem)
+    failures = len(shared)
     for env in envs:
-        rendered = render(env, args.repo)
+        try:
+            rendered = render(env, args.repo)
+        except FactsError as exc:
+            print(f"{env}: the env's facts: {len(exc.problems)} problem(s)")
+            for problem in exc.problems:
+                print(f"  {problem}")
+            failures += len(exc.problems)
+            continue
         problems = validate(rendered) + check(rendered)
         objects = sum(len(app.manifests) + 1 for app in rendered.apps)
         charts = sum(len(app.helm) for app in rendered.apps)
@@ -70,7 +81,9 @@ def cmd_aws_emulator(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tools import doctor as doctor_module
     from tools.aws_emulator import EmulatorMissing
+    from tools.facts import FactsError
     from tools.render import REPO, RenderError
     from tools.validate import SetupError
 
@@ -130,11 +143,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     emulator.set_defaults(run=cmd_aws_emulator)
 
+    doctor = commands.add_parser(
+        "doctor",
+        help="check this machine and this fork before a first deploy",
+        description=doctor_module.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    doctor_module.add_arguments(doctor)
+    doctor.set_defaults(run=doctor_module.main)
+
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (RenderError, SetupError, EmulatorMissing) as exc:
-        print(f"{args.command}: {exc}", file=sys.stderr)
+    except (RenderError, SetupError, EmulatorMissing, FactsError) as exc:
+        for line in str(exc).splitlines():
+            print(f"{args.command}: {line}", file=sys.stderr)
         return 2
 
 

@@ -40,6 +40,15 @@ class Results:
     statuses: Counter[str] = field(default_factory=Counter)
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
+    first_failure: str | None = None  # what went wrong first, for a run where nothing works
+
+    def note_answer(self, status: int, body: bytes) -> None:
+        if status >= 300 and self.first_failure is None:
+            text = " ".join(body.decode(errors="replace").split())
+            self.first_failure = f"HTTP {status}: {text[:300]}"
+
+    def note_error(self, error: str) -> None:
+        self.first_failure = self.first_failure or error
 
     def record(self, status: str, latency: float, retry_after: str | None = None) -> None:
         self.statuses[status] += 1
@@ -61,6 +70,7 @@ class Results:
             "elapsed_s": round(elapsed, 3),
             "requests": self.completed,
             "ok": ok,
+            "first_failure": self.first_failure,
             "throughput_rps": round(ok / elapsed, 2) if elapsed else 0.0,
             "attempted_rps": round(self.completed / elapsed, 2) if elapsed else 0.0,
             "latency_ms": latency_summary(self.latencies_ok),
@@ -124,12 +134,14 @@ async def send_one(
         async with session.post(
             url, data=body.next(), headers={"Content-Type": body.content_type}
         ) as response:
-            await response.read()
+            results.note_answer(response.status, await response.read())
             status = str(response.status)
             retry_after = response.headers.get("Retry-After")
     except TimeoutError:
+        results.note_error(f"no answer within the --timeout of {session.timeout.total:g}s")
         status = "timeout"
     except aiohttp.ClientError as exc:
+        results.note_error(f"{type(exc).__name__}: {exc}")
         status = type(exc).__name__
     results.record(status, time.monotonic() - started, retry_after)
     if status == "503" and retry_after and retry_after.isdigit():
@@ -176,7 +188,7 @@ async def progress(results: Results, duration: float, stream) -> None:
         count = results.completed
         errors = count - len(results.latencies_ok)
         window = results.latencies_ok[-max(1, count - last_count) :]
-        p50 = latency_summary(window)["p50"] if window else None
+        p50 = latency_summary(window)["p50"] if window else "-"
         stream.write(
             f"\r[{now - results.started:5.1f}/{duration:g}s] {count} done, "
             f"{(count - last_count) / (now - last_time):7.1f} req/s, recent p50 {p50} ms, "
@@ -301,7 +313,10 @@ def main(args: argparse.Namespace) -> int:
         return 2
     images = [p.read_bytes() for p in args.image] or [synthetic_jpeg()]
     summary = asyncio.run(run(args, images))
-    print(format_summary(summary))
+    if summary["ok"]:
+        print(format_summary(summary))
+    else:
+        print(nothing_succeeded(summary), file=sys.stderr)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
@@ -325,5 +340,19 @@ def format_summary(summary: dict) -> str:
             f"  shed (503)   {shed['count']}, {shed['with_retry_after']} with Retry-After, "
             f"ms p50 {shed['latency_ms']['p50']}  p99 {shed['latency_ms']['p99']}",
             f"  by status    {summary['status_counts']}",
+        ]
+    )
+
+
+def nothing_succeeded(summary: dict) -> str:
+    """The report of a run without one 2xx answer: no latencies to show, but the cause."""
+    counts = ", ".join(f"{n} {status}" for status, n in summary["status_counts"].items())
+    return "\n".join(
+        [
+            f"loadtest: none of {summary['requests']} requests to {summary['url']} succeeded "
+            f"in {summary['elapsed_s']:.1f}s ({counts or 'no request was sent'})",
+            f"  first failure: {summary['first_failure'] or 'none recorded'}",
+            "  is the server up and ready, and the URL its upload endpoint "
+            "(e.g. http://127.0.0.1:8080/predict)?",
         ]
     )

@@ -95,7 +95,10 @@ def fetch(out: Path, repo: Path = REPO) -> None:
             "URLs of that release's CRDs"
         )
     if shutil.which("helm") is None:
-        raise RenderError("fetch-schemas needs helm (https://helm.sh/docs/intro/install/)")
+        raise RenderError(
+            "helm is not installed; fetch-schemas reads each pinned chart's default values "
+            "with it (helm show values): install Helm 3, https://helm.sh/docs/intro/install/"
+        )
     for repo_url, chart, version in pinned_charts(repo):
         folder = out / "charts" / f"{chart}-{version}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -119,6 +122,9 @@ def _download(folder: Path, urls: list[str]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for url in urls:
         target = folder / url.rsplit("/", 1)[1]
-        with urllib.request.urlopen(url, timeout=60) as response:
-            target.write_bytes(response.read())
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                target.write_bytes(response.read())
+        except OSError as exc:
+            raise RenderError(f"{url}: {exc} (is the internet reachable from here?)") from None
         print(f"wrote {target}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -21,7 +22,8 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
-from tools.render import CHART_VERSIONS_FILE, REPO, HelmSource, Rendered
+from tools.patches import patches_towards, writer
+from tools.render import CHART_VERSIONS_FILE, REPO, HelmSource, Manifest, Rendered
 
 # Keys our values files may set although the chart's defaults do not list them.
 FREE_FORM_VALUES: dict[tuple[str, str], str] = {
@@ -108,6 +110,24 @@ def _source_dir(variable: str, shared_name: str) -> Path:
     return path
 
 
+@dataclass
+class FieldProblem:
+    """A schema violation in one object: where in it, and what."""
+
+    label: str  # Kind/name
+    path: list[str | int]
+    message: str
+    fields: list[list[str | int]]  # the fields to blame: each unknown one, or the bad value
+
+    def __str__(self) -> str:
+        return f"{self.label} {_path(self.path) or '(top)'}: {self.message}"
+
+
+# Errors about a value itself (not about what its parent lacks): the file that wrote the
+# value is the one to fix.
+_VALUE_ERRORS = {"type", "enum", "const", "pattern", "format", "minimum", "maximum"}
+
+
 def validate(rendered: Rendered) -> list[str]:
     """Every problem found, each naming the file and the field."""
     version = rendered.facts["kubernetesVersion"]
@@ -115,7 +135,8 @@ def validate(rendered: Rendered) -> list[str]:
     schemas = crd_schemas(folders)
     for _app, manifest in rendered.manifests():
         problems += [
-            f"{manifest.where}: {p}" for p in validate_object(manifest.obj, version, schemas)
+            f"{_written_in(manifest, p, rendered.repo)}: {p}"
+            for p in field_problems(manifest.obj, version, schemas)
         ]
     # Every other Application and AppProject is a rendered manifest.
     for made_by_tofu in (rendered.apps[0].application, rendered.root_project):
@@ -161,25 +182,56 @@ def _chart_of(folder_name: str, rendered: Rendered) -> str | None:
 def validate_object(
     obj: dict, kubernetes_version: str, schemas: dict[tuple[str, str], dict]
 ) -> list[str]:
+    return [str(p) for p in field_problems(obj, kubernetes_version, schemas)]
+
+
+def field_problems(
+    obj: dict, kubernetes_version: str, schemas: dict[tuple[str, str], dict]
+) -> list[FieldProblem]:
     label = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
     schema = schemas.get((obj.get("apiVersion", ""), obj.get("kind", "")))
     if schema is not None:
         validator = jsonschema.Draft7Validator(schema)
-        return [
-            f"{label} {_path(e.absolute_path) or '(top)'}: {e.message}"
-            for e in sorted(validator.iter_errors(obj), key=lambda e: list(e.path))
-        ]
+        errors = sorted(validator.iter_errors(obj), key=lambda e: list(e.path))
+        return [_problem(label, e) for e in errors]
     try:
         kubernetes_validate.validate(obj, kubernetes_version, strict=True)
     except kubernetes_validate.ValidationError as exc:
-        return [f"{label} {_path(exc.path)}: {exc.message}"]
+        return [_problem(label, exc)]
     except kubernetes_validate.SchemaNotFoundError:
         return [
-            f"{label}: no schema for {obj.get('apiVersion')} {obj.get('kind')} in "
-            f"Kubernetes {kubernetes_version} nor in the CRDs of the pinned charts under "
-            f"{crd_dir()}"
+            FieldProblem(
+                label,
+                [],
+                f"no schema for {obj.get('apiVersion')} {obj.get('kind')} in Kubernetes "
+                f"{kubernetes_version} nor in the CRDs of the pinned charts under "
+                f"{crd_dir()}",
+                [],
+            )
         ]
     return []
+
+
+def _problem(label: str, error: jsonschema.ValidationError) -> FieldProblem:
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        declared = error.schema.get("properties", {})
+        fields = [[*path, key] for key in error.instance if key not in declared]
+    else:
+        fields = [path] if error.validator in _VALUE_ERRORS else []
+    return FieldProblem(label, path, error.message, fields)
+
+
+def _written_in(manifest: Manifest, problem: FieldProblem, repo: Path) -> str:
+    """The overlay patch that wrote the bad field (and the base it patches), else the file
+    the object comes from."""
+    built = manifest.built_from or os.path.dirname(manifest.origin)
+    found = patches_towards(repo, built, manifest.origin)
+    for field in problem.fields if found else []:
+        written = writer(found, manifest.obj, field)
+        if written is not None:
+            return f"{written} (patches {manifest.origin}, as built by {built})"
+    return manifest.where
 
 
 def _path(parts) -> str:

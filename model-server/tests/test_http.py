@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -173,6 +174,21 @@ def test_health_ready_and_docs_answer(model_server):
     assert httpx.get(f"{model_server.url}/docs").status_code == 200
     spec = httpx.get(f"{model_server.url}/openapi.json").json()
     assert {"/predict", "/health", "/ready", "/metrics"} <= set(spec["paths"])
+
+
+def test_the_docs_pages_load_every_asset_from_the_server_itself(model_server):
+    """Swagger UI and ReDoc work in clusters without internet access: no CDN."""
+    for page in ("/docs", "/redoc"):
+        html = httpx.get(f"{model_server.url}{page}").text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert any(a.endswith(".js") for a in assets), f"{page}: {assets}"
+        for asset in assets:
+            assert asset.startswith("/"), f"{page} loads {asset} from elsewhere"
+            response = httpx.get(f"{model_server.url}{asset}")
+            assert response.status_code == 200 and len(response.content) > 1000, asset
+        assert not re.search(r"https?://", html), f"{page} names another host"
+    docs = httpx.get(f"{model_server.url}/docs").text
+    assert '"validatorUrl": null' in docs, "the validator badge would call validator.swagger.io"
 
 
 def test_metrics_carry_every_series_with_values_that_match_the_traffic(model_server):

@@ -15,6 +15,7 @@ from fastapi import FastAPI, File, Query, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
@@ -127,7 +128,11 @@ def create_app(
                 await state.batcher.stop(timeout_s=5.0)
             decode_pool.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(
+    # FastAPIOffline serves Swagger UI (/docs) and ReDoc (/redoc) from its own copy of their
+    # assets, not from a CDN: the docs work in clusters without egress. No validator badge
+    # either: it would send the spec's URL to validator.swagger.io.
+    app = FastAPIOffline(
+        swagger_ui_parameters={"validatorUrl": None},
         title="Swin-T image classification",
         summary="torchvision swin_t (ImageNet-1k) behind a dynamic batcher",
         version="1.0.0",

@@ -15,6 +15,15 @@ locals {
   replicas = try(tonumber(local.fact.gpuTimeSlicingReplicas), 0)
 }
 
+# What each fact may be: the schema that `python -m tools validate` checks the same file
+# against (clusters/cluster-facts.schema.json), so tofu and the GitOps tools accept the same.
+locals {
+  allowed           = jsondecode(file("${path.module}/../../../clusters/cluster-facts.schema.json")).properties.data.properties
+  unknown_facts     = setsubtract(keys(local.facts), keys(local.allowed))
+  facts_not_strings = [for key, value in local.facts : key if try(value != tostring(value), true)]
+  repo_secret       = try(tostring(local.facts.repoSecret), "")
+}
+
 locals {
   versions_file  = "clusters/${basename(var.env_dir)}/chart-versions.yaml"
   versions_path  = "${var.env_dir}/chart-versions.yaml"

@@ -20,13 +20,31 @@ output "facts" {
     error_message = "${local.file}: data.env is \"${local.fact.env}\"; it must be \"${basename(var.env_dir)}\", the name of its folder."
   }
   precondition {
-    # IAM role names are limited to 64 characters and are "<clusterName>-<purpose>".
-    condition     = can(regex("^[a-z][a-z0-9-]*[a-z0-9]$", local.fact.clusterName)) && length(local.fact.clusterName) <= 32
-    error_message = "${local.file}: data.clusterName \"${local.fact.clusterName}\" must be 2-32 lowercase letters, digits or dashes, starting with a letter and ending with a letter or digit."
+    condition     = length(local.unknown_facts) == 0
+    error_message = "${local.file}: data.${join(", data.", local.unknown_facts)}: not a known fact; allowed: ${join(", ", keys(local.allowed))}."
   }
   precondition {
-    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", local.fact.region))
-    error_message = "${local.file}: data.region \"${local.fact.region}\" is not an AWS region name such as eu-west-1."
+    # ConfigMap data are strings: YAML reads an unquoted 1.30 as the number 1.3.
+    condition     = length(local.facts_not_strings) == 0
+    error_message = "${local.file}: data.${join(", data.", local.facts_not_strings)}: not a string; write the value in quotes, e.g. \"1.35\"."
+  }
+  precondition {
+    condition     = contains(local.allowed.kubernetesVersion.enum, local.fact.kubernetesVersion)
+    error_message = "${local.file}: data.kubernetesVersion \"${local.fact.kubernetesVersion}\" is not allowed; allowed: ${local.allowed.kubernetesVersion.description} (one of: ${join(", ", local.allowed.kubernetesVersion.enum)})."
+  }
+  precondition {
+    # Argo CD reads an SSH URL only with a repository secret, which docs/gitops.md creates.
+    condition     = can(regex(local.allowed.repoURL.pattern, local.fact.repoURL)) && (startswith(local.fact.repoURL, "https://") || local.repo_secret != "")
+    error_message = "${local.file}: data.repoURL \"${local.fact.repoURL}\" is not allowed; allowed: ${local.allowed.repoURL.description}."
+  }
+  precondition {
+    # IAM role names are limited to 64 characters and are "<clusterName>-<purpose>".
+    condition     = can(regex(local.allowed.clusterName.pattern, local.fact.clusterName)) && length(local.fact.clusterName) <= local.allowed.clusterName.maxLength
+    error_message = "${local.file}: data.clusterName \"${local.fact.clusterName}\" is not allowed; allowed: ${local.allowed.clusterName.description}."
+  }
+  precondition {
+    condition     = contains(local.allowed.region.enum, local.fact.region)
+    error_message = "${local.file}: data.region \"${local.fact.region}\" is not allowed; allowed: ${local.allowed.region.description}."
   }
   precondition {
     # The network module carves its subnets out of a /16 to /20.
@@ -34,8 +52,8 @@ output "facts" {
     error_message = "${local.file}: data.vpcCidr \"${local.fact.vpcCidr}\" must be an IPv4 range from /16 to /20, e.g. 10.10.0.0/16."
   }
   precondition {
-    condition     = local.replicas >= 1 && floor(local.replicas) == local.replicas
-    error_message = "${local.file}: data.gpuTimeSlicingReplicas \"${local.fact.gpuTimeSlicingReplicas}\" must be a positive whole number (quoted, e.g. \"2\")."
+    condition     = can(regex(local.allowed.gpuTimeSlicingReplicas.pattern, local.fact.gpuTimeSlicingReplicas))
+    error_message = "${local.file}: data.gpuTimeSlicingReplicas \"${local.fact.gpuTimeSlicingReplicas}\" is not allowed; allowed: ${local.allowed.gpuTimeSlicingReplicas.description}."
   }
 }
 

@@ -130,3 +130,51 @@ run "a_vpc_range_the_subnets_do_not_fit_in_is_rejected" {
   }
   expect_failures = [output.facts, output.chart_versions]
 }
+
+run "a_kubernetes_version_eks_and_the_charts_do_not_support_is_rejected" {
+  command = plan
+
+  variables {
+    env_dir = "tests/fixtures/bad-kubernetes-version"
+  }
+  expect_failures = [output.facts]
+}
+
+run "a_kubernetes_version_written_as_a_number_is_rejected" {
+  command = plan
+
+  variables {
+    env_dir = "tests/fixtures/unquoted-kubernetes-version"
+  }
+  expect_failures = [output.facts]
+}
+
+run "a_misspelt_region_is_rejected" {
+  command = plan
+
+  variables {
+    env_dir = "tests/fixtures/misspelt-region"
+  }
+  expect_failures = [output.facts]
+}
+
+run "an_ssh_repository_url_without_its_secret_is_rejected" {
+  command = plan
+
+  variables {
+    env_dir = "tests/fixtures/ssh-repo-url"
+  }
+  expect_failures = [output.facts]
+}
+
+run "an_ssh_repository_url_with_its_secret_is_accepted" {
+  command = plan
+
+  variables {
+    env_dir = "tests/fixtures/ssh-repo-url-with-secret"
+  }
+  assert {
+    condition     = startswith(output.facts.repo_url, "git@")
+    error_message = "an SSH URL with data.repoSecret is read as it is"
+  }
+}
