@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -121,15 +120,21 @@ def test_a_base_that_these_tools_cannot_render_is_rendered_by_its_own_tools(tree
     rules = component.read_text()
     start = rules.index("  # Manual or automated sync")
     component.write_text(rules[:start] + rules[rules.index("  # Each chart's exact version") :])
-    schema_file = tree_copy / "clusters/cluster-facts.schema.json"
-    schema = schema_file.read_text()
-    older = json.loads(schema)
-    older["properties"]["data"]["required"].remove("autoSync")
-    schema_file.write_text(json.dumps(older))
+    # That revision's tools did not require autoSync (the schema both read says it does).
+    facts_py = tree_copy / "tools/facts.py"
+    reader = "    return json.loads((repo / SCHEMA).read_text())\n"
+    assert reader in facts_py.read_text()
+    facts_py.write_text(
+        facts_py.read_text().replace(
+            reader,
+            "    older = json.loads((repo / SCHEMA).read_text())\n"
+            "    older['properties']['data']['required'].remove('autoSync')\n"
+            "    return older\n",
+        )
+    )
     tree = committed_copy(tree_copy)
     facts.write_text(text)
     component.write_text(rules)
-    schema_file.write_text(schema)
     (tree / "tools").rename(tree / "old-tools")  # the working tree renders with REPO's tools
     result = run_diff(tree, "HEAD", "--exit-code")
     assert result.returncode == 1, result.stdout + result.stderr

@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.facts import FactsError
 from tools.render import REPO, RenderError, environments, render, write
 
 # GitHub refuses comments over 65,536 characters; leave room for the header and the table.
@@ -45,7 +46,7 @@ def rendered_files(tree: Path, out: Path, revision: str = "") -> dict[str, str]:
     for env in environments(tree):
         try:
             write(render(env, tree), out)
-        except RenderError as error:
+        except (RenderError, FactsError) as error:
             if tree == REPO or not _render_with_own_tools(tree, env, out):
                 raise
             print(
