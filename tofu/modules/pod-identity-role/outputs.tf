@@ -20,5 +20,7 @@ output "service_account" {
 
 output "association" {
   description = "namespace/service account of the Pod Identity association this module made (null when an add-on binds the role itself)."
-  value       = local.associate ? "${aws_eks_pod_identity_association.this[0].namespace}/${aws_eks_pod_identity_association.this[0].service_account}" : null
+  # one() of the association made, so a plan without it (an add-on binds the role; the AWS
+  # emulator, which has no Pod Identity) reads null instead of failing on an index.
+  value = one([for a in aws_eks_pod_identity_association.this : "${a.namespace}/${a.service_account}"])
 }

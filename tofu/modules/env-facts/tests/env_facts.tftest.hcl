@@ -137,7 +137,7 @@ run "a_kubernetes_version_eks_and_the_charts_do_not_support_is_rejected" {
   variables {
     env_dir = "tests/fixtures/bad-kubernetes-version"
   }
-  expect_failures = [output.facts]
+  expect_failures = [output.facts, output.chart_versions]
 }
 
 run "a_kubernetes_version_written_as_a_number_is_rejected" {
@@ -146,7 +146,7 @@ run "a_kubernetes_version_written_as_a_number_is_rejected" {
   variables {
     env_dir = "tests/fixtures/unquoted-kubernetes-version"
   }
-  expect_failures = [output.facts]
+  expect_failures = [output.facts, output.chart_versions]
 }
 
 run "a_misspelt_region_is_rejected" {
@@ -155,7 +155,7 @@ run "a_misspelt_region_is_rejected" {
   variables {
     env_dir = "tests/fixtures/misspelt-region"
   }
-  expect_failures = [output.facts]
+  expect_failures = [output.facts, output.chart_versions]
 }
 
 run "an_ssh_repository_url_without_its_secret_is_rejected" {
@@ -164,7 +164,7 @@ run "an_ssh_repository_url_without_its_secret_is_rejected" {
   variables {
     env_dir = "tests/fixtures/ssh-repo-url"
   }
-  expect_failures = [output.facts]
+  expect_failures = [output.facts, output.chart_versions]
 }
 
 run "an_ssh_repository_url_with_its_secret_is_accepted" {
