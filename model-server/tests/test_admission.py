@@ -56,6 +56,7 @@ async def test_past_the_limit_the_body_is_never_read_and_the_queue_is_full():
         # Bounded: an admitted request would wait in the held route for ever.
         await asyncio.wait_for(middleware(SCOPE, receive, None), timeout=10)
     assert refused.value.status_code == 503 and refused.value.headers == {"Retry-After": "1"}
+    assert refused.value.detail == "the server is full (1 requests in hand); retry later"
     assert route.body_reads == 1, "the refused request's body was read"
     route.release.set()
     await first
@@ -80,6 +81,10 @@ async def test_a_request_predicted_to_wait_too_long_is_refused_unread_with_that_
     assert refused.value.status_code == 503
     assert refused.value.reason == "queue_wait_too_long"
     assert refused.value.headers == {"Retry-After": "2"}, "the predicted 1.2 s, rounded up"
+    assert refused.value.detail == (
+        "the work in hand would keep this request waiting about 1.20s, over the limit of 1s; "
+        "retry later"
+    )
     assert route.body_reads == 3
     route.release.set()
     await asyncio.gather(*admitted)
@@ -112,13 +117,54 @@ async def test_admission_follows_the_batchers_measured_batch_time():
     assert admission.refusal() is None
 
 
-async def test_other_paths_are_not_counted():
-    async def app(scope, receive, send):
-        await asyncio.sleep(0)
+class RecordingApp:
+    """An ASGI app that reads the body, as a route does, and records what it was called with."""
 
-    admission = Admission(limit=0, max_wait_s=0.0, forecast=one_batch_each)
-    middleware = AdmissionMiddleware(app, admission, paths=frozenset({"/predict"}))
-    await middleware({"type": "http", "path": "/health"}, None, None)
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    async def __call__(self, scope, receive, send) -> None:
+        self.calls.append((scope, receive, send))
+        if scope["type"] == "http":
+            await receive()
+
+
+async def send(message) -> None:
+    pass
+
+
+@pytest.mark.parametrize(
+    "scope", [{"type": "http", "path": "/health"}, {"type": "lifespan"}], ids=["health", "lifespan"]
+)
+async def test_other_paths_and_lifespan_pass_through_uncounted_even_when_full(scope):
+    app = RecordingApp()
+    full = Admission(limit=0, max_wait_s=0.0, forecast=one_batch_each)
+    await AdmissionMiddleware(app, full, paths=frozenset({"/predict"}))(scope, receive, send)
+    assert app.calls == [(scope, receive, send)]
+
+
+async def test_an_admitted_request_reaches_the_app_as_it_came():
+    app = RecordingApp()
+    admission = Admission(limit=1, max_wait_s=1.0, forecast=no_wait)
+    await AdmissionMiddleware(app, admission, paths=frozenset({"/predict"}))(SCOPE, receive, send)
+    assert app.calls == [(SCOPE, receive, send)]
+
+
+async def test_a_refused_request_reaches_the_app_whose_body_read_raises_the_refusal():
+    # The route answers the refusal like any other error: same JSON, same metrics.
+    app = RecordingApp()
+    full = Admission(limit=0, max_wait_s=1.0, forecast=no_wait)
+    with pytest.raises(QueueFull):
+        await AdmissionMiddleware(app, full, paths=frozenset({"/predict"}))(SCOPE, receive, send)
+    ((scope, body, answer),) = app.calls
+    assert (scope, answer) == (SCOPE, send) and body is not receive
+
+
+async def test_a_predicted_wait_exactly_at_the_limit_is_admitted():
+    at_the_limit = Admission(
+        limit=100, max_wait_s=0.5, forecast=lambda in_hand: Forecast(wait_s=0.5, batches_ahead=1)
+    )
+    assert at_the_limit.refusal() is None
 
 
 async def test_a_request_that_joins_the_next_batch_is_never_refused_for_time():

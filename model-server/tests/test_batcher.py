@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import threading
 import time
 
 import pytest
 
-from model_server.batcher import Batcher
+from model_server import metrics
+from model_server.batcher import Batcher, Forecast, model_worker
 from model_server.errors import (
     CorruptImage,
     DeadlineUnreachable,
@@ -19,6 +22,7 @@ from model_server.errors import (
 from model_server.service_time import ServiceTime
 
 pytestmark = pytest.mark.anyio
+BATCHER_LOG = Batcher.__module__
 
 
 class FakeModel:
@@ -85,10 +89,11 @@ async def test_a_lone_item_runs_at_once_when_nothing_else_is_on_its_way():
     await batcher.stop(timeout_s=1)
 
 
-async def test_a_batch_waits_for_a_request_still_on_its_way_and_takes_it_along():
+@pytest.mark.parametrize("max_wait_s", [30.0, 0.9])
+async def test_a_batch_waits_for_a_request_still_on_its_way_and_takes_it_along(max_wait_s):
     model = FakeModel()
     in_hand = 2  # two requests in the server: one queued below, one still being decoded
-    batcher = make_batcher(model, max_batch_size=8, max_wait_s=30.0, in_hand=lambda: in_hand)
+    batcher = make_batcher(model, max_batch_size=8, max_wait_s=max_wait_s, in_hand=lambda: in_hand)
     first = batcher.enqueue(1)
     await wait_until(batcher._queue.empty)  # the batcher took item 1 and waits for more
     second = batcher.enqueue(2)
@@ -149,6 +154,7 @@ async def test_a_full_queue_rejects_at_once_with_retry_after():
     assert time.monotonic() - started < 0.05, "a full queue must answer at once"
     assert rejected.value.status_code == 503
     assert rejected.value.headers == {"Retry-After": "1"}
+    assert rejected.value.detail == "the inference queue is full (2 waiting); retry later"
     model.release.set()
     assert await asyncio.gather(in_model, *queued) == [0, 2, 4]
     await batcher.stop(timeout_s=1)
@@ -179,23 +185,30 @@ async def test_stop_finishes_queued_work_then_refuses_new_items():
     await wait_until(model.started.is_set)
     stopping = asyncio.create_task(batcher.stop(timeout_s=5))
     await asyncio.sleep(0.01)
-    with pytest.raises(ShuttingDown):
+    with pytest.raises(ShuttingDown) as refused:
         await batcher.submit(99)
+    assert refused.value.detail == "the server is shutting down"
+    assert refused.value.headers == {"Retry-After": "1"}, "clients retry on another pod"
     model.release.set()
     await stopping
     assert await asyncio.gather(*tasks) == [0, 2, 4, 6, 8]
 
 
-async def test_stop_answers_what_it_could_not_finish_in_time():
+async def test_stop_answers_what_it_could_not_finish_in_time(caplog):
     model = FakeModel()
     model.hold()
     batcher = make_batcher(model, max_batch_size=1)
     tasks = [asyncio.create_task(batcher.submit(i)) for i in range(3)]
     await wait_until(model.started.is_set)
-    await batcher.stop(timeout_s=0.05)
+    with caplog.at_level(logging.WARNING, logger=BATCHER_LOG):
+        await batcher.stop(timeout_s=0.05)
     model.release.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert all(isinstance(r, ShuttingDown) for r in results), results
+    assert {r.detail for r in results} == {"the server stopped before this request ran"}
+    assert [r.getMessage() for r in caplog.records] == [
+        "stopped with 3 requests unanswered after 0.1s"
+    ]
 
 
 async def test_batches_failing_again_and_again_call_on_fatal_so_the_pod_is_replaced():
@@ -210,8 +223,7 @@ async def test_batches_failing_again_and_again_call_on_fatal_so_the_pod_is_repla
         max_wait_s=0,
         max_queue_size=8,
         on_fatal=lambda: fatal.append(True),
-        max_consecutive_failures=3,
-    )
+    )  # the default: three in a row, as model-server/README.md says
     batcher.start()
     for attempt in range(3):
         with pytest.raises(InferenceFailed):
@@ -296,7 +308,16 @@ async def test_an_item_that_cannot_finish_before_its_deadline_is_dropped_before_
     assert await running == 0
     assert await patient == 4
     assert model.batches == [[0], [2]], "the item that could not make it reached the model"
-    assert isinstance(hopeless.exception(), DeadlineUnreachable), hopeless.exception()
+    dropped = hopeless.exception()
+    assert isinstance(dropped, DeadlineUnreachable), dropped
+    # Judged once batch 0 is done (no pipeline: at most its own 100 s to go) or while batch 0
+    # still runs (pipeline: up to 100 s left of it, then its own 100 s): at most 150 s late.
+    late = re.fullmatch(
+        r"the request would finish (\d+\.\d\d)s after its deadline; retry later", dropped.detail
+    )
+    assert late, dropped.detail
+    assert 0 < float(late[1]) <= 150
+    assert 1 <= int(dropped.headers["Retry-After"]) <= 200, "retry once the queue is served"
     await batcher.stop(timeout_s=1)
 
 
@@ -413,3 +434,302 @@ async def test_without_a_pipeline_a_batch_is_collected_only_once_the_model_is_fr
     assert await asyncio.gather(first, *later) == [1, 11, 21]
     assert model.prepared == [[0], [1, 2]], "what queued meanwhile ran as one batch"
     await batcher.stop(timeout_s=1)
+
+
+def observed_sum(histogram) -> float:
+    """The running total of seconds a histogram of the server's registry has observed."""
+    (family,) = histogram.collect()
+    return sum(s.value for s in family.samples if s.name.endswith("_sum"))
+
+
+@pytest.mark.parametrize("pipeline", [False, True])
+async def test_the_durations_recorded_are_the_real_ones(pipeline):
+    # Queue wait, prepare and compute times go to the metrics and the batch time to the
+    # estimate that admission trusts: each is bounded by how long the batch really took.
+    histograms = (metrics.QUEUE_WAIT, metrics.PREPARE, metrics.COMPUTE)
+    before = [observed_sum(h) for h in histograms]
+    model = StagedModel()
+    model.release.set()
+    estimate = ServiceTime()
+    batcher: Batcher[int, int] = Batcher(
+        model.run,
+        prepare_batch=model.prepare,
+        pipeline=pipeline,
+        max_batch_size=2,
+        max_wait_s=0,
+        max_queue_size=8,
+        service_time=estimate,
+    )
+    batcher.start()
+    started = time.monotonic()
+    assert await asyncio.gather(batcher.submit(1), batcher.submit(2)) == [11, 21]
+    elapsed = time.monotonic() - started
+    await batcher.stop(timeout_s=1)
+    for histogram, old in zip(histograms, before, strict=True):
+        assert 0 <= observed_sum(histogram) - old <= 2 * elapsed, histogram
+    assert 0 <= estimate.batch_seconds(2) <= elapsed, estimate.measured()
+
+
+async def test_when_no_batch_runs_nothing_is_left_of_the_last_one():
+    # A finished batch, of a size estimated to take long, leaves no running remainder behind.
+    estimate = seeded(1, 100.0)
+    batcher = make_batcher(FakeModel(), max_batch_size=1, service_time=estimate)
+    assert await batcher.submit(1) == 2
+    assert batcher.forecast(0) == Forecast(wait_s=0.0, batches_ahead=0)
+    assert batcher.forecast(1) == Forecast(wait_s=estimate.batch_seconds(1), batches_ahead=1)
+    await batcher.stop(timeout_s=1)
+
+
+async def test_a_batch_that_overruns_its_estimate_adds_no_wait_of_its_own():
+    model = FakeModel()
+    model.hold()
+    batcher = make_batcher(model, max_batch_size=4, service_time=seeded(4, 0.001))
+    running = asyncio.create_task(batcher.submit(1))
+    await wait_until(model.started.is_set)
+    await asyncio.sleep(0.01)  # past its 1 ms estimate, still running
+    assert batcher.forecast(1).wait_s == 0.0, "the overrun is not known, so not predicted"
+    model.release.set()
+    assert await running == 2
+    await batcher.stop(timeout_s=1)
+
+
+def test_capacity_is_images_per_second_at_full_batches():
+    fast = Batcher(
+        list, max_batch_size=4, max_wait_s=0, max_queue_size=1, service_time=seeded(4, 2.0)
+    )
+    assert fast.images_per_second() == pytest.approx(2.0)
+    instant = Batcher(
+        list, max_batch_size=4, max_wait_s=0, max_queue_size=1, service_time=seeded(4, 0.0)
+    )
+    assert instant.images_per_second() == float("inf"), "no division by a zero batch time"
+
+
+async def test_a_submitted_item_keeps_its_deadline():
+    batcher = make_batcher(FakeModel(), service_time=seeded(1, 100.0))
+    with pytest.raises(DeadlineUnreachable):
+        await batcher.submit(1, deadline=time.monotonic() + 1)
+    await batcher.stop(timeout_s=1)
+
+
+async def test_a_caller_that_leaves_while_its_batch_runs_leaves_the_others_answered():
+    model = FakeModel()
+    model.hold()
+    batcher = make_batcher(model, max_batch_size=3, max_wait_s=1.0, in_hand=lambda: 3)
+    leaving, *staying = (batcher.enqueue(i) for i in range(3))
+    await wait_until(model.started.is_set)
+    assert model.batches == [[0, 1, 2]]
+    leaving.cancel()
+    model.release.set()
+    assert await asyncio.wait_for(asyncio.gather(*staying), timeout=10) == [2, 4]
+    await batcher.stop(timeout_s=1)
+
+
+async def test_failures_that_are_not_in_a_row_never_give_up(caplog):
+    fatal = []
+
+    def every_other(batch: list[int]) -> list[int]:
+        if batch[0] % 2:
+            raise RuntimeError("CUDA error: out of memory")
+        return [x * 2 for x in batch]
+
+    batcher: Batcher[int, int] = Batcher(
+        every_other,
+        max_batch_size=1,
+        max_wait_s=0,
+        max_queue_size=8,
+        on_fatal=lambda: fatal.append(True),
+        max_consecutive_failures=2,
+    )
+    batcher.start()
+    with caplog.at_level(logging.ERROR, logger=BATCHER_LOG):
+        for item in range(6):
+            if item % 2:
+                with pytest.raises(InferenceFailed, match="out of memory"):
+                    await batcher.submit(item)
+            else:
+                assert await batcher.submit(item) == 2 * item
+    assert fatal == []
+    failures = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.getMessage() for r in failures] == ["a batch of 1 failed"] * 3
+    assert all(r.exc_info and "out of memory" in str(r.exc_info[1]) for r in failures)
+    await batcher.stop(timeout_s=1)
+
+
+async def test_giving_up_is_logged_with_the_count(caplog):
+    def broken(batch: list[int]) -> list[int]:
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    batcher: Batcher[int, int] = Batcher(
+        broken, max_batch_size=1, max_wait_s=0, max_queue_size=8, max_consecutive_failures=2
+    )
+    batcher.start()
+    with caplog.at_level(logging.ERROR, logger=BATCHER_LOG):
+        for attempt in range(2):
+            with pytest.raises(InferenceFailed):
+                await batcher.submit(attempt)
+    assert caplog.records[-1].getMessage() == "2 batches failed in a row; giving up"
+    await batcher.stop(timeout_s=1)
+
+
+@pytest.mark.parametrize("pipeline", [False, True])
+async def test_a_failing_prepare_fails_its_callers_and_the_next_batch_still_runs(pipeline):
+    fatal = []
+
+    def prepare(payloads: list[int]) -> list[int]:
+        if payloads == [1]:
+            raise RuntimeError("cannot stack a tensor of shape (0,)")
+        return payloads
+
+    batcher: Batcher[int, int] = Batcher(
+        lambda batch: [x * 2 for x in batch],
+        prepare_batch=prepare,
+        pipeline=pipeline,
+        max_batch_size=1,
+        max_wait_s=0,
+        max_queue_size=8,
+        on_fatal=lambda: fatal.append(True),
+        max_consecutive_failures=1,
+    )
+    batcher.start()
+    with pytest.raises(InferenceFailed) as failed:
+        await batcher.submit(1)
+    assert failed.value.detail == "inference failed: cannot stack a tensor of shape (0,)"
+    assert fatal == [True], "a failed prepare counts as a failed batch"
+    assert await asyncio.wait_for(batcher.submit(2), timeout=10) == 4, "the loop goes on"
+    await batcher.stop(timeout_s=1)
+
+
+async def test_a_dead_batching_loop_is_logged_with_its_exception(caplog):
+    batcher: Batcher[int, int] = Batcher(
+        lambda b: b, max_batch_size=1, max_wait_s=0, max_queue_size=8
+    )
+
+    async def crash() -> None:
+        raise RuntimeError("bug in the loop")
+
+    batcher._collect = crash
+    with caplog.at_level(logging.ERROR, logger=BATCHER_LOG):
+        batcher.start()
+        await wait_until(lambda: caplog.records)
+    (record,) = caplog.records
+    assert record.getMessage() == "the batching loop died"
+    assert "bug in the loop" in str(record.exc_info[1])
+
+
+@pytest.mark.parametrize("pipeline", [False, True])
+async def test_a_clean_stop_is_no_fatal_error(pipeline, caplog):
+    fatal = []
+    batcher: Batcher[int, int] = Batcher(
+        lambda b: b,
+        pipeline=pipeline,
+        max_batch_size=1,
+        max_wait_s=0,
+        max_queue_size=8,
+        on_fatal=lambda: fatal.append(True),
+    )
+    batcher.start()
+    assert await batcher.submit(1) == 1
+    with caplog.at_level(logging.WARNING):
+        await batcher.stop(timeout_s=1)
+        await asyncio.sleep(0.01)  # the loops' done-callbacks run after stop
+    assert fatal == []
+    assert [r.getMessage() for r in caplog.records] == []
+
+
+@pytest.mark.parametrize("pipeline", [False, True])
+async def test_the_model_runs_on_the_worker_thread_that_loaded_it(pipeline):
+    # CUDA state is per thread: the thread that loaded and warmed up the model runs it. With a
+    # pipeline, batches are prepared on a thread of their own. Thread and task names are what
+    # a stack dump (py-spy, faulthandler) shows.
+    worker = model_worker()
+    loaded_on = worker.submit(threading.current_thread).result()
+    model = StagedModel()
+    model.release.set()
+    batcher: Batcher[int, int] = Batcher(
+        model.run,
+        prepare_batch=model.prepare,
+        pipeline=pipeline,
+        max_batch_size=2,
+        max_wait_s=0,
+        max_queue_size=8,
+        worker=worker,
+    )
+    batcher.start()
+    assert await batcher.submit(1) == 11
+    assert model.threads["run"] == {loaded_on.name}
+    assert loaded_on.name.startswith("model-worker")
+    (prepared_on,) = model.threads["prepare"]
+    assert prepared_on.startswith("batch-feeder" if pipeline else "model-worker")
+    loops = {task.get_name() for task in batcher._tasks}
+    assert loops == ({"batch-feeder", "batch-runner"} if pipeline else {"batcher"})
+    await batcher.stop(timeout_s=1)
+
+
+def test_the_model_worker_is_one_thread_that_runs_one_call_at_a_time():
+    worker = model_worker()
+    second_submitted = threading.Event()
+
+    def first() -> int:
+        assert second_submitted.wait(10)
+        return threading.get_ident()
+
+    running = worker.submit(first)
+    queued = worker.submit(threading.get_ident)
+    second_submitted.set()
+    assert running.result(10) == queued.result(10), "a second thread ran the model"
+    worker.shutdown()
+
+
+@pytest.mark.parametrize("stage", ["prepare", "run"])
+async def test_stop_never_waits_for_a_stuck_thread(stage):
+    # A GPU call that never returns must not hang the shutdown: stop() returns, the pod exits.
+    # The stuck stage is let go 5 s later, by a timer, so that a hang here ends too.
+    stuck = threading.Event()
+    entered = threading.Event()
+
+    def hang(payloads):
+        entered.set()
+        stuck.wait(30)
+        return payloads
+
+    stages = {"prepare_batch": hang} if stage == "prepare" else {}
+    run_batch = hang if stage == "run" else (lambda batch: batch)
+    batcher: Batcher[int, int] = Batcher(
+        run_batch, pipeline=True, max_batch_size=1, max_wait_s=0, max_queue_size=8, **stages
+    )
+    batcher.start()
+    task = asyncio.create_task(batcher.submit(1))
+    await wait_until(entered.is_set)
+    timer = threading.Timer(5, stuck.set)
+    timer.start()
+    await batcher.stop(timeout_s=0.05)
+    assert not stuck.is_set(), "stop() waited for the stuck thread"
+    timer.cancel()
+    stuck.set()
+    with pytest.raises(ShuttingDown):
+        await task
+
+
+async def test_stop_ends_the_feeder_thread():
+    model = StagedModel()
+    model.release.set()
+    feeders = []
+
+    def prepare(payloads: list[int]) -> list[int]:
+        feeders.append(threading.current_thread())
+        return model.prepare(payloads)
+
+    batcher: Batcher[int, int] = Batcher(
+        model.run,
+        prepare_batch=prepare,
+        pipeline=True,
+        max_batch_size=1,
+        max_wait_s=0,
+        max_queue_size=8,
+    )
+    batcher.start()
+    assert await batcher.submit(1) == 11
+    await batcher.stop(timeout_s=1)
+    (feeder,) = set(feeders)
+    feeder.join(5)
+    assert not feeder.is_alive(), "the feeder thread outlived stop()"

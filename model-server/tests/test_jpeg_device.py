@@ -6,6 +6,8 @@ tests run where CUDA is present and are skipped, saying so, elsewhere.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -50,6 +52,29 @@ def test_exif_orientation_is_applied_as_pillow_applies_it(orientation):
     data = encode(picture(360, 240, seed=orientation), "JPEG", quality=95, exif=exif.tobytes())
     diff = difference(on_device(data, CPU), preprocess(data, LIMIT))
     assert diff.max() <= 2, f"orientation {orientation}: max difference {diff.max()}"
+
+
+@pytest.mark.parametrize("orientation", [0, 9])
+def test_an_exif_orientation_outside_1_to_8_is_read_as_1(orientation):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(picture(360, 240), "JPEG", exif=exif.tobytes())
+    assert preprocess_upload(data, LIMIT, jpeg_on_device=True).orientation == 1
+
+
+def test_a_jpeg_with_an_unreadable_exif_block_is_classified_as_stored_on_both_paths():
+    # With a dpi in the JFIF header, Pillow does not read the EXIF block while opening, so
+    # the broken block is first read for the orientation.
+    data = encode(picture(360, 240), "JPEG", dpi=(72, 72), exif=b"Exif\0\0not a TIFF header")
+    assert preprocess_upload(data, LIMIT, jpeg_on_device=True).orientation == 1
+    as_stored = preprocess(encode(Image.open(io.BytesIO(data)), "PNG"), LIMIT)
+    assert np.array_equal(preprocess(data, LIMIT), as_stored), "the CPU path must not refuse it"
+
+
+def test_a_jpeg_padded_after_its_end_marker_is_still_left_for_the_device():
+    data = jpeg() + b"\0\0\r\n "
+    encoded = preprocess_upload(data, LIMIT, jpeg_on_device=True)
+    assert isinstance(encoded, EncodedJpeg) and encoded.data == data
 
 
 def test_a_greyscale_jpeg_becomes_rgb_like_pillows():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 
@@ -12,6 +13,7 @@ from images import encode, jpeg, picture
 from PIL import Image
 
 from model_server.errors import (
+    ApiError,
     CorruptImage,
     EmptyUpload,
     ExtremeAspectRatio,
@@ -20,7 +22,14 @@ from model_server.errors import (
     UnsupportedImageType,
 )
 from model_server.model import IMAGENET_WEIGHTS, Classifier
-from model_server.preprocess import decode, preprocess
+from model_server.preprocess import (
+    DECODED_FORMATS,
+    MAX_ASPECT_RATIO,
+    crop_of,
+    decode,
+    load_rgb,
+    preprocess,
+)
 
 LIMIT = 50_000_000
 
@@ -87,10 +96,33 @@ def test_16_bit_greyscale_is_scaled_not_clipped():
     assert decode(encode(source, "PNG"), LIMIT).getpixel((0, 0)) == (128, 128, 128)
 
 
+def test_32_bit_greyscale_is_scaled_like_16_bit():
+    levels = np.array([[0, 257 * 100, 65535, 65535 * 2, -5]], dtype=np.int32)
+    image = load_rgb(Image.fromarray(levels))  # mode I
+    assert image.mode == "RGB"
+    assert np.asarray(image)[0].tolist() == [[v] * 3 for v in (0, 100, 255, 255, 0)]
+
+
+def test_float_greyscale_is_clipped_to_8_bits_not_scaled():
+    levels = np.array([[-10.0, 0.0, 200.0, 255.0, 300.0]], dtype=np.float32)
+    image = load_rgb(Image.fromarray(levels))  # mode F
+    assert image.mode == "RGB"
+    assert np.asarray(image)[0].tolist() == [[v] * 3 for v in (0, 0, 200, 255, 255)]
+
+
 def test_transparent_pixels_become_white():
     rgba = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
     rgba.paste((10, 200, 10, 255), (0, 0, 20, 40))
     image = decode(encode(rgba, "PNG"), LIMIT)
+    assert image.getpixel((30, 20)) == (255, 255, 255)
+    assert image.getpixel((5, 20)) == (10, 200, 10)
+
+
+def test_a_transparent_colour_key_in_an_rgb_png_becomes_white():
+    # An RGB PNG marks one colour transparent (tRNS) instead of carrying an alpha channel.
+    rgb = Image.new("RGB", (40, 40), (10, 200, 10))
+    rgb.paste((1, 2, 3), (20, 0, 40, 40))
+    image = decode(encode(rgb, "PNG", transparency=(1, 2, 3)), LIMIT)
     assert image.getpixel((30, 20)) == (255, 255, 255)
     assert image.getpixel((5, 20)) == (10, 200, 10)
 
@@ -126,6 +158,25 @@ def test_known_image_types_we_do_not_decode_get_415(fmt, name):
     with pytest.raises(UnsupportedImageType, match=name) as rejected:
         decode(data, LIMIT)
     assert rejected.value.status_code == 415
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>',
+        b'\n\n  <svg xmlns="http://www.w3.org/2000/svg"/>',
+        b'<SVG XMLNS="http://www.w3.org/2000/svg"/>',
+    ],
+    ids=["bare", "after-blank-lines", "upper-case"],
+)
+def test_svg_without_an_xml_declaration_gets_415(data):
+    with pytest.raises(UnsupportedImageType, match="SVG"):
+        decode(data, LIMIT)
+
+
+def test_an_xml_document_that_is_not_svg_is_not_an_image():
+    with pytest.raises(NotAnImage):
+        decode(b'<?xml version="1.0"?>\n<note><to>you</to></note>', LIMIT)
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF", "BMP"])
@@ -176,3 +227,70 @@ def test_a_thin_image_is_refused_before_the_resize_blows_it_up(size):
 
 def test_an_image_at_the_aspect_ratio_limit_is_accepted():
     assert preprocess(encode(picture(32 * 20, 20), "PNG"), LIMIT).shape == (224, 224, 3)
+
+
+def bmp_with_compression(method: int) -> bytes:
+    data = bytearray(encode(picture(32, 32), "BMP"))
+    data[30:34] = struct.pack("<I", method)  # BITMAPINFOHEADER's compression field
+    return bytes(data)
+
+
+# Every format the server decodes, named in the detail in this order (in any letter case).
+NAMES_ACCEPTED = "(?i:" + ".*".join(DECODED_FORMATS) + ")"
+
+
+@pytest.mark.parametrize(
+    ("refuse", "error", "detail"),
+    [
+        pytest.param(
+            lambda: decode(b"", LIMIT), EmptyUpload, "the uploaded file is empty", id="empty"
+        ),
+        pytest.param(
+            lambda: decode(b"hello world", LIMIT),
+            NotAnImage,
+            f"the upload is not a readable image; send {NAMES_ACCEPTED}",
+            id="not-an-image",
+        ),
+        pytest.param(
+            lambda: decode(b'<svg xmlns="http://www.w3.org/2000/svg"/>', LIMIT),
+            UnsupportedImageType,
+            f"SVG images are not supported; send {NAMES_ACCEPTED}",
+            id="svg",
+        ),
+        pytest.param(
+            lambda: decode(bmp_with_compression(99), LIMIT),
+            CorruptImage,
+            "the image header is corrupt: .+",
+            id="corrupt-header",
+        ),
+        pytest.param(
+            lambda: decode(encode(picture(200, 150), "PNG")[:3000], LIMIT),
+            CorruptImage,
+            "the image data is truncated or corrupt: .+",
+            id="truncated",
+        ),
+        pytest.param(
+            lambda: decode(png_declaring(10_000, 10_000), max_pixels=4_000_000),
+            ImageTooLarge,
+            "the image is 10000x10000 = 100000000 pixels; the limit is 4000000",
+            id="bomb",
+        ),
+        pytest.param(
+            lambda: decode(encode(Image.new("L", (1, 1500)), "PNG"), LIMIT),
+            ExtremeAspectRatio,
+            f"the image is 1x1500; sides may differ by {MAX_ASPECT_RATIO}x at most",
+            id="thin",
+        ),
+        pytest.param(
+            lambda: crop_of(Image.new("RGB", (0, 10))),
+            CorruptImage,
+            "the image cannot be resized: .+",
+            id="cannot-resize",
+        ),
+    ],
+)
+def test_each_refusal_says_what_was_wrong_with_the_upload(refuse, error, detail):
+    with pytest.raises(ApiError) as refused:
+        refuse()
+    assert type(refused.value) is error
+    assert re.fullmatch(detail, refused.value.detail), refused.value.detail

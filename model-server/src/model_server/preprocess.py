@@ -136,10 +136,18 @@ def load_rgb(image: Image.Image) -> Image.Image:
     """Decode the pixels of an image from open_checked(), EXIF orientation applied, as RGB."""
     try:
         image.load()  # the first frame, for GIF and animated WebP
-        image = ImageOps.exif_transpose(image)
-        return _to_rgb(image)
-    except Exception as exc:  # truncated data, bad chunks, bad EXIF...
+        return _to_rgb(_upright(image))
+    except Exception as exc:  # truncated data, bad chunks...
         raise CorruptImage(f"the image data is truncated or corrupt: {exc}") from None
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The image with its EXIF orientation applied. A broken EXIF block leaves it as stored:
+    the pixels are fine, and the device decode (_orientation) answers the same."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:
+        return image
 
 
 def resize_and_crop(image: Image.Image) -> np.ndarray:
@@ -162,7 +170,7 @@ def resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode == "RGB":
+    if image.mode == "RGB" and not image.has_transparency_data:
         return image
     if image.mode in ("I", "F") or image.mode.startswith("I;16"):
         # 16-bit and float greyscale: scale to 8 bits rather than clip.
