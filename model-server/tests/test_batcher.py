@@ -211,7 +211,7 @@ async def test_stop_answers_what_it_could_not_finish_in_time(caplog):
     ]
 
 
-async def test_batches_failing_again_and_again_call_on_fatal_so_the_pod_is_replaced():
+async def test_batches_failing_again_and_again_call_on_fatal_so_the_pod_is_replaced(caplog):
     fatal = []
 
     def broken(batch: list[int]) -> list[int]:
@@ -225,10 +225,12 @@ async def test_batches_failing_again_and_again_call_on_fatal_so_the_pod_is_repla
         on_fatal=lambda: fatal.append(True),
     )  # the default: three in a row, as model-server/README.md says
     batcher.start()
-    for attempt in range(3):
-        with pytest.raises(InferenceFailed):
-            await batcher.submit(attempt)
-        assert len(fatal) == (1 if attempt == 2 else 0)
+    with caplog.at_level(logging.ERROR, logger=BATCHER_LOG):
+        for attempt in range(3):
+            with pytest.raises(InferenceFailed):
+                await batcher.submit(attempt)
+            assert len(fatal) == (1 if attempt == 2 else 0)
+    assert caplog.records[-1].getMessage() == "3 batches failed in a row; giving up"
     await batcher.stop(timeout_s=1)
 
 
@@ -374,6 +376,7 @@ class StagedModel:
 
     def prepare(self, payloads: list[int]) -> list[int]:
         self.threads["prepare"].add(threading.current_thread().name)
+        self.prepared_on = threading.current_thread()
         self.prepared.append(list(payloads))
         return [x * 10 for x in payloads]
 
@@ -383,7 +386,7 @@ class StagedModel:
         assert self.release.wait(10), "test never released the model"
         return [x + 1 for x in model_input]
 
-    def batcher(self, *, pipeline: bool, max_batch_size: int) -> Batcher[int, int]:
+    def batcher(self, *, pipeline: bool, max_batch_size: int, **options) -> Batcher[int, int]:
         """A started batcher over these two stages, which never waits for company."""
         batcher: Batcher[int, int] = Batcher(
             self.run,
@@ -392,6 +395,7 @@ class StagedModel:
             max_batch_size=max_batch_size,
             max_wait_s=0,
             max_queue_size=16,
+            **options,
         )
         batcher.start()
         return batcher
@@ -451,16 +455,7 @@ async def test_the_durations_recorded_are_the_real_ones(pipeline):
     model = StagedModel()
     model.release.set()
     estimate = ServiceTime()
-    batcher: Batcher[int, int] = Batcher(
-        model.run,
-        prepare_batch=model.prepare,
-        pipeline=pipeline,
-        max_batch_size=2,
-        max_wait_s=0,
-        max_queue_size=8,
-        service_time=estimate,
-    )
-    batcher.start()
+    batcher = model.batcher(pipeline=pipeline, max_batch_size=2, service_time=estimate)
     started = time.monotonic()
     assert await asyncio.gather(batcher.submit(1), batcher.submit(2)) == [11, 21]
     elapsed = time.monotonic() - started
@@ -555,22 +550,6 @@ async def test_failures_that_are_not_in_a_row_never_give_up(caplog):
     await batcher.stop(timeout_s=1)
 
 
-async def test_giving_up_is_logged_with_the_count(caplog):
-    def broken(batch: list[int]) -> list[int]:
-        raise RuntimeError("CUDA error: an illegal memory access was encountered")
-
-    batcher: Batcher[int, int] = Batcher(
-        broken, max_batch_size=1, max_wait_s=0, max_queue_size=8, max_consecutive_failures=2
-    )
-    batcher.start()
-    with caplog.at_level(logging.ERROR, logger=BATCHER_LOG):
-        for attempt in range(2):
-            with pytest.raises(InferenceFailed):
-                await batcher.submit(attempt)
-    assert caplog.records[-1].getMessage() == "2 batches failed in a row; giving up"
-    await batcher.stop(timeout_s=1)
-
-
 @pytest.mark.parametrize("pipeline", [False, True])
 async def test_a_failing_prepare_fails_its_callers_and_the_next_batch_still_runs(pipeline):
     fatal = []
@@ -645,16 +624,7 @@ async def test_the_model_runs_on_the_worker_thread_that_loaded_it(pipeline):
     loaded_on = worker.submit(threading.current_thread).result()
     model = StagedModel()
     model.release.set()
-    batcher: Batcher[int, int] = Batcher(
-        model.run,
-        prepare_batch=model.prepare,
-        pipeline=pipeline,
-        max_batch_size=2,
-        max_wait_s=0,
-        max_queue_size=8,
-        worker=worker,
-    )
-    batcher.start()
+    batcher = model.batcher(pipeline=pipeline, max_batch_size=2, worker=worker)
     assert await batcher.submit(1) == 11
     assert model.threads["run"] == {loaded_on.name}
     assert loaded_on.name.startswith("model-worker")
@@ -713,23 +683,8 @@ async def test_stop_never_waits_for_a_stuck_thread(stage):
 async def test_stop_ends_the_feeder_thread():
     model = StagedModel()
     model.release.set()
-    feeders = []
-
-    def prepare(payloads: list[int]) -> list[int]:
-        feeders.append(threading.current_thread())
-        return model.prepare(payloads)
-
-    batcher: Batcher[int, int] = Batcher(
-        model.run,
-        prepare_batch=prepare,
-        pipeline=True,
-        max_batch_size=1,
-        max_wait_s=0,
-        max_queue_size=8,
-    )
-    batcher.start()
+    batcher = model.batcher(pipeline=True, max_batch_size=1)
     assert await batcher.submit(1) == 11
     await batcher.stop(timeout_s=1)
-    (feeder,) = set(feeders)
-    feeder.join(5)
-    assert not feeder.is_alive(), "the feeder thread outlived stop()"
+    model.prepared_on.join(5)
+    assert not model.prepared_on.is_alive(), "the feeder thread outlived stop()"
