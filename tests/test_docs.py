@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tools.checkout import copy_checkout
 from tools.render import REPO
 from tools.validate import chart_values_dir, crd_dir
 
@@ -68,18 +68,7 @@ def test_the_docs_have_commands_that_run_and_commands_that_are_checked():
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the checkout's files (tracked and changed ones) as a one-commit repository."""
-    root = tmp_path_factory.mktemp("docs") / "repo"
-    listed = subprocess.run(
-        ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    for name in filter(None, listed):
-        source = REPO / name
-        if source.is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, root / name)
+    root = copy_checkout(tmp_path_factory.mktemp("docs") / "repo")
     git = ["git", "-C", str(root), "-c", "user.name=docs", "-c", "user.email=docs@example.com"]
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)

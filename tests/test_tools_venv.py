@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tools.checkout import copy_checkout
 from tools.render import REPO
 
 HEAVY = ("torch", "torchvision", "triton", "fastapi", "model-server")
@@ -48,17 +49,7 @@ def make(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]
 @pytest.fixture(scope="module")
 def fresh_clone(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """This checkout's files as a fresh clone has them, after `make render ENV=dev` there."""
-    root = tmp_path_factory.mktemp("fresh") / "repo"
-    listed = subprocess.run(
-        ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    for name in filter(None, listed):
-        if (REPO / name).is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, root / name)
+    root = copy_checkout(tmp_path_factory.mktemp("fresh") / "repo")
     result = make(root, "render", "ENV=dev")
     assert result.returncode == 0, result.stdout + result.stderr
     return root, result.stdout

@@ -20,7 +20,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 import yaml
 
 from tools import validate
+from tools.checkout import copy_checkout
 from tools.render import REPO
 
 CATALOGUE = REPO / "tests" / "mutants.yaml"
@@ -98,18 +98,7 @@ def load(path: Path = CATALOGUE) -> list[Mutation]:
 
 def scratch_copy(dest: Path, repo: Path = REPO) -> Path:
     """The repository's files as Git sees them (tracked and not ignored), venvs linked."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=repo,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        source = repo / name
-        if source.is_file():
-            target = dest / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+    copy_checkout(dest, repo)
     for name in LINKED:
         if (repo / name).exists():
             (dest / name).symlink_to(repo / name)
