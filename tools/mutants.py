@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -96,6 +97,27 @@ def load(path: Path = CATALOGUE) -> list[Mutation]:
     return mutations
 
 
+def check(mutations: list[Mutation], repo: Path = REPO) -> None:
+    """Refuse entries that no longer fit the tree (a file moved, a `find` edited away, a test
+    renamed): `make test` runs this, so the catalogue cannot go stale between mutation runs."""
+    for mutation in mutations:
+        path = repo / mutation.file
+        if not path.is_file():
+            raise CatalogueError(f"{mutation.id}: file {mutation.file} does not exist")
+        count = path.read_text().count(mutation.find)
+        if count != 1:
+            raise CatalogueError(
+                f"{mutation.id}: `find` occurs {count} times in {mutation.file} (must be once)"
+            )
+        for test in mutation.tests:
+            file, _, node = test.partition("::")
+            if not (repo / file).is_file():
+                raise CatalogueError(f"{mutation.id}: test file {file} does not exist")
+            name = node.rsplit("::", 1)[-1].split("[", 1)[0]
+            if name and not re.search(rf"def {re.escape(name)}\(", (repo / file).read_text()):
+                raise CatalogueError(f"{mutation.id}: no test {name} in {file}")
+
+
 def scratch_copy(dest: Path, repo: Path = REPO) -> Path:
     """The repository's files as Git sees them (tracked and not ignored), venvs linked."""
     copy_checkout(dest, repo)
@@ -167,6 +189,7 @@ def run_catalogue(mutations: list[Mutation], out: Path, every_class: bool = True
     missing = set(CLASSES) - {m.kind for m in mutations}
     if every_class and missing:
         raise CatalogueError(f"{CATALOGUE.name}: no mutation of class {sorted(missing)}")
+    check(mutations)
     with tempfile.TemporaryDirectory(prefix="mutants-") as tmp:
         tree = scratch_copy(Path(tmp))
         union = sorted({t for m in mutations for t in m.tests})
