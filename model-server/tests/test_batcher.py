@@ -489,10 +489,10 @@ async def test_a_batch_that_overruns_its_estimate_adds_no_wait_of_its_own():
 
 
 def test_capacity_is_images_per_second_at_full_batches():
-    fast = Batcher(
+    measured = Batcher(
         list, max_batch_size=4, max_wait_s=0, max_queue_size=1, service_time=seeded(4, 2.0)
     )
-    assert fast.images_per_second() == pytest.approx(2.0)
+    assert measured.images_per_second() == pytest.approx(2.0)
     instant = Batcher(
         list, max_batch_size=4, max_wait_s=0, max_queue_size=1, service_time=seeded(4, 0.0)
     )
