@@ -9,15 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-import torch
+from gpu_only import needs_cuda
 from images import encode, jpeg, picture
 from metrics_text import parse_metrics, sample
 
 pytestmark = [
     pytest.mark.server,
-    pytest.mark.skipif(
-        not torch.cuda.is_available(), reason="needs CUDA (torch.cuda.is_available() is False)"
-    ),
+    needs_cuda,
 ]
 
 

@@ -11,6 +11,7 @@ import io
 import numpy as np
 import pytest
 import torch
+from gpu_only import needs_cuda
 from images import encode, jpeg, picture
 from PIL import Image
 
@@ -21,7 +22,6 @@ from model_server.preprocess import EncodedJpeg, preprocess, preprocess_upload
 
 LIMIT = 50_000_000
 CPU = torch.device("cpu")
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 SIZES = [(640, 480), (480, 640), (233, 1000), (100, 80), (1001, 999), (232, 232)]
 
 

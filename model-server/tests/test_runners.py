@@ -5,8 +5,8 @@ where there is no CUDA."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
+from gpu_only import needs_cuda
 from images import jpeg
 
 from model_server.config import Settings, batch_buckets, resolve
@@ -16,7 +16,6 @@ from model_server.preprocess import preprocess, preprocess_upload
 from model_server.runners import CompiledRunner, CudaGraphRunner, EagerRunner, build_order
 
 LIMIT = 50_000_000
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
 def tiny_model() -> torch.nn.Module:
